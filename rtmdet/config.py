@@ -1,0 +1,332 @@
+"""One typed configuration object for model, data, training, evaluation and benchmarking.
+
+A config is resolved in layers: built-in defaults → preset (``rtmdet-s``…) → YAML files, each
+of which may name a ``base`` (a preset or another YAML path) → dotted command-line overrides
+(``model.backbone.kernel_size=7``). The merged dict is validated once by pydantic with unknown
+keys forbidden and no silent type coercion, and every error is reported as one line naming the
+dotted key and the file (or override) that set it — ablations are small diffs, so a typo in one
+must not silently train the baseline.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class ConfigError(ValueError):
+    """A config problem, always a single line: ``<source>: <dotted.key>: <what is wrong>``."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+# ----------------------------------------------------------------------------- model
+class BackboneConfig(_Section):
+    deepen_factor: float = 1.0
+    widen_factor: float = 1.0
+    stage_blocks: list[int] = [3, 6, 6, 3]      # un-scaled; 3-9-9-3 in the depth ablation
+    kernel_size: int = 5                         # depthwise kernel of every CSPNeXt block
+    channel_attention: bool = True
+    expand_ratio: float = 0.5
+
+
+class NeckConfig(_Section):
+    out_channels: int = 256                      # also the head's channels
+    num_csp_blocks: int = 3
+    expand_ratio: float = 0.5
+    kernel_size: int = 5
+    widen_factor: float = 1.0                    # neck width relative to the backbone outputs
+
+
+class HeadConfig(_Section):
+    num_classes: int = 80
+    stacked_convs: int = 2
+    share: Literal["none", "conv_bn", "conv"] = "conv"
+    exp_on_reg: bool = True
+    pred_kernel_size: int = 1
+    strides: list[int] = [8, 16, 32]
+
+
+class ModelConfig(_Section):
+    type: Literal["det", "ins", "rotated"] = "det"
+    backbone: BackboneConfig = BackboneConfig()
+    neck: NeckConfig = NeckConfig()
+    head: HeadConfig = HeadConfig()
+
+
+# ----------------------------------------------------------------------------- data
+class DataConfig(_Section):
+    format: Literal["coco", "dota"] = "coco"
+    root: str = "data/synth_coco"
+    train_ann: str = "annotations/instances_train.json"
+    val_ann: str = "annotations/instances_val.json"
+    train_images: str = "images/train"
+    val_images: str = "images/val"
+    img_size: int = 640
+    num_workers: int = 2
+    filter_empty: bool = True
+    # Stage-1 pipeline (SPEC §7).
+    mosaic: bool = True
+    cached: bool = True
+    mosaic_cache_size: int = 40
+    mosaic_pop: Literal["random", "fifo"] = "random"
+    mixup: bool = True
+    mixup_cache_size: int = 20
+    mixup_pop: Literal["random", "fifo"] = "random"
+    mixup_prob: float = 1.0
+    mixup_max_tries: int = 15
+    resize_ratio: list[float] = [0.1, 2.0]
+    hsv_gains: list[int] = [5, 30, 30]
+    flip_prob: float = 0.5
+    # Stage 2 (last epochs): no Mosaic/MixUp, large-scale jitter of the single image.
+    stage2: bool = True
+    stage2_resize_ratio: list[float] = [0.1, 2.0]
+
+
+# ----------------------------------------------------------------------------- train
+class AssignerConfig(_Section):
+    topk: int = 13
+    cls_cost: bool = True
+    soft_label: bool = True
+    reg_weight: float = 3.0
+    center_prior: bool = True
+    center_base: float = 10.0
+    center_offset: float = 3.0
+    iou_eps: float = 1e-7
+    max_gts_per_chunk: int = 256
+
+
+class LossConfig(_Section):
+    qfl_beta: float = 2.0
+    cls_weight: float = 1.0
+    bbox_weight: float = 2.0
+
+
+class TrainConfig(_Section):
+    epochs: int = 300
+    batch_size: int = 32                         # per process
+    base_lr: float = 0.004                       # for ``base_batch_size``; scaled linearly
+    base_batch_size: int = 256
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    betas: list[float] = [0.9, 0.999]
+    momentum: float = 0.9
+    weight_decay: float = 0.05
+    norm_decay: bool = False
+    bias_decay: bool = False
+    scheduler: Literal["flat_cosine", "cosine"] = "flat_cosine"
+    warmup_iters: int = 1000
+    warmup_ratio: float = 1e-5
+    flat_epochs: int = 150                       # cosine starts here
+    min_lr_ratio: float = 0.05
+    stage2_epochs: int = 20                      # last epochs run the stage-2 pipeline
+    ema: bool = True
+    ema_momentum: float = 2e-4
+    ema_warmup: float = 2000.0
+    amp: bool = False
+    grad_clip: float | None = None
+    sync_bn: bool = False
+    checkpoint_interval: int = 10
+    max_iters_per_epoch: int | None = None       # smoke runs cut epochs short
+    device: str = "auto"
+    assigner: AssignerConfig = AssignerConfig()
+    loss: LossConfig = LossConfig()
+
+
+# ----------------------------------------------------------------------------- eval / bench
+class EvalConfig(_Section):
+    score_thr: float = 0.001
+    nms_pre: int = 30000
+    iou_thr: float = 0.65
+    max_per_img: int = 300
+    batch_size: int = 8
+
+
+class BenchConfig(_Section):
+    backend: Literal["torch", "onnxruntime", "tensorrt"] = "torch"
+    device: Literal["cpu", "cuda"] = "cpu"
+    size: int = 640
+    batch: int = 1
+    fp16: bool = False
+    warmup: int = 10
+    runs: int = 30
+    threads: int = 2
+
+
+class Config(_Section):
+    name: str = "rtmdet-l"
+    seed: int = 0
+    work_dir: str = "runs/default"
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    bench: BenchConfig = BenchConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted key → value, e.g. for MLflow params."""
+        return _flatten(self.to_dict())
+
+
+# ----------------------------------------------------------------------------- presets
+def _size(name: str, deepen: float, widen: float, channels: int, neck_blocks: int,
+          exp_on_reg: bool, mosaic_cache: int, pop: str, mixup_cache: int, mixup_prob: float,
+          ratio: list[float]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "model": {"backbone": {"deepen_factor": deepen, "widen_factor": widen},
+                  "neck": {"out_channels": channels, "num_csp_blocks": neck_blocks},
+                  "head": {"exp_on_reg": exp_on_reg}},
+        "data": {"mosaic_cache_size": mosaic_cache, "mosaic_pop": pop,
+                 "mixup_cache_size": mixup_cache, "mixup_pop": pop, "mixup_prob": mixup_prob,
+                 "resize_ratio": ratio, "stage2_resize_ratio": ratio},
+    }
+
+
+# SPEC §1 and §7: tiny uses smaller FIFO caches and MixUp p=0.5; tiny/s jitter less.
+PRESETS: dict[str, dict[str, Any]] = {
+    "rtmdet-tiny": _size("rtmdet-tiny", 0.167, 0.375, 96, 1, False, 20, "fifo", 10, 0.5, [0.5, 2.0]),
+    "rtmdet-s": _size("rtmdet-s", 0.33, 0.5, 128, 1, False, 40, "random", 20, 1.0, [0.5, 2.0]),
+    "rtmdet-m": _size("rtmdet-m", 0.67, 0.75, 192, 2, True, 40, "random", 20, 1.0, [0.1, 2.0]),
+    "rtmdet-l": _size("rtmdet-l", 1.0, 1.0, 256, 3, True, 40, "random", 20, 1.0, [0.1, 2.0]),
+    "rtmdet-x": _size("rtmdet-x", 1.33, 1.25, 320, 4, True, 40, "random", 20, 1.0, [0.1, 2.0]),
+}
+
+
+# ----------------------------------------------------------------------------- loading
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _merge(dst: dict[str, Any], src: dict[str, Any], source: str,
+           origins: dict[str, str], prefix: str = "") -> None:
+    """Deep-merge ``src`` into ``dst`` recording which source set each dotted key."""
+    for k, v in src.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            _merge(dst[k], v, source, origins, key + ".")
+        else:
+            dst[k] = copy.deepcopy(v)
+            origins[key] = source
+            if isinstance(v, dict):
+                for sub in _flatten(v, key + "."):
+                    origins[sub] = source
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _layers(source: str | Path, seen: tuple[str, ...] = ()) -> list[tuple[str, dict[str, Any]]]:
+    """The chain of (source name, dict) from the deepest base to ``source`` itself."""
+    name = str(source)
+    if name in PRESETS:
+        return [(f"preset {name}", PRESETS[name])]
+    path = Path(source)
+    if path.suffix not in (".yaml", ".yml") and not path.exists():
+        raise ConfigError(f"{name}: not a preset ({', '.join(PRESETS)}) nor a YAML file")
+    key = str(path.resolve())
+    if key in seen:
+        raise ConfigError(f"{path}: base chain loops back to itself")
+    data = _read_yaml(path)
+    base = data.pop("base", None)
+    chain: list[tuple[str, dict[str, Any]]] = []
+    if base is not None:
+        if not isinstance(base, str):
+            raise ConfigError(f"{path}: base: must be a preset name or a YAML path")
+        base_src = base if base in PRESETS else str((path.parent / base))
+        chain = _layers(base_src, seen + (key,))
+    return chain + [(str(path), data)]
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``a.b.c=value`` → (``a.b.c``, YAML-parsed value) so ``7`` is an int and ``[3,9,9,3]`` a list."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r}: expected key=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _nest(key: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = value
+    for part in reversed(key.split(".")):
+        out = {part: out}
+    return out
+
+
+def load_config(source: str | Path | Config | None = None,
+                overrides: list[str] | dict[str, Any] | None = None) -> Config:
+    """Resolve preset/YAML ``source`` plus ``overrides`` into a validated :class:`Config`.
+
+    ``overrides`` is a list of ``key=value`` strings (CLI form) or a ``{dotted_key: value}``
+    mapping (experiment variants).
+    """
+    if isinstance(source, Config):
+        merged, origins = source.to_dict(), {}
+        layers: list[tuple[str, dict[str, Any]]] = []
+    else:
+        merged, origins = Config().to_dict(), {}
+        layers = _layers(source) if source is not None else []
+    for name, data in layers:
+        _merge(merged, data, name, origins)
+    items = (list(overrides.items()) if isinstance(overrides, dict)
+             else [parse_override(o) for o in (overrides or [])])
+    for key, value in items:
+        _merge(merged, _nest(key, value), f"override {key}", origins)
+    return _validate(merged, origins)
+
+
+def _validate(data: dict[str, Any], origins: dict[str, str]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        source = _origin(key, origins)
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        else:
+            msg = f"{err['msg']} (got {err.get('input')!r})"
+        more = f" [+{len(e.errors()) - 1} more]" if len(e.errors()) > 1 else ""
+        raise ConfigError(f"{source}: {key}: {msg}{more}") from None
+
+
+def _origin(key: str, origins: dict[str, str]) -> str:
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in origins:
+            return origins[".".join(parts[:n])]
+    return "defaults"
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    from .io import atomic_write_text
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,62 @@
+"""The RTMDet detector: backbone → neck → head, plus the test-time ``predict`` path."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..postprocess import postprocess
+from .cspnext import CSPNeXt
+from .head import RTMDetHead
+from .pafpn import CSPNeXtPAFPN
+
+
+class RTMDet(nn.Module):
+    """Input: a preprocessed batch ``(N, 3, H, W)`` (BGR, normalised, H and W multiples of 32;
+    see :func:`rtmdet.preprocess`). ``forward`` is ``forward_raw`` so that exported graphs are
+    the forward pass only, as the paper's latency protocol measures."""
+
+    def __init__(self, backbone: CSPNeXt, neck: CSPNeXtPAFPN, head: RTMDetHead) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+        self.head = head
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return self.head.strides
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.num_classes
+
+    def extract_feats(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.neck(self.backbone(x))
+
+    def forward_raw(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per-level ``cls_scores`` (N, C, H/s, W/s) logits and ``bbox_preds`` (N, 4, H/s, W/s)
+        distances in pixels (already × stride)."""
+        return self.head(self.extract_feats(x))
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        return self.forward_raw(x)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, score_thr: float = 0.001, iou_thr: float = 0.65,
+                max_per_img: int = 300, nms_pre: int = 30000,
+                img_shape: tuple[int, int] | None = None,
+                use_torchvision: bool | None = None) -> list[dict[str, torch.Tensor]]:
+        """Detections per image (dict of ``boxes`` xyxy in input pixels, ``scores``, ``labels``).
+
+        Defaults are the paper's main-table test settings; the ablations used
+        ``score_thr=0.05, max_per_img=100``. Boxes are clipped to ``img_shape`` (default: the
+        input canvas). Switches to eval mode for the call and restores the previous mode.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            cls_scores, bbox_preds = self.forward_raw(x)
+        finally:
+            self.train(was_training)
+        return postprocess(cls_scores, bbox_preds, self.strides,
+                           img_shape or (x.shape[-2], x.shape[-1]), score_thr, nms_pre,
+                           iou_thr, max_per_img, use_torchvision)
