@@ -31,14 +31,14 @@ class CSPNeXtPAFPN(nn.Module):
         self.downsamples = nn.ModuleList([ConvBNAct(n3, n3, 3, 2), ConvBNAct(n4, n4, 3, 2)])
         self.bottom_up_blocks = nn.ModuleList([csp(n3 + n3, n4), csp(n4 + n4, n5)])
         self.out_convs = nn.ModuleList([ConvBNAct(c, out_channels, 3) for c in (n3, n4, n5)])
+        self.upsample = nn.Upsample(scale_factor=2.0, mode="nearest")
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
         c3, c4, c5 = feats
-        up = nn.functional.interpolate
         r5 = self.reduce_layers[0](c5)
-        t4 = self.top_down_blocks[0](torch.cat([up(r5, scale_factor=2.0, mode="nearest"), c4], 1))
+        t4 = self.top_down_blocks[0](torch.cat([self.upsample(r5), c4], 1))
         r4 = self.reduce_layers[1](t4)
-        p3 = self.top_down_blocks[1](torch.cat([up(r4, scale_factor=2.0, mode="nearest"), c3], 1))
+        p3 = self.top_down_blocks[1](torch.cat([self.upsample(r4), c3], 1))
         p4 = self.bottom_up_blocks[0](torch.cat([self.downsamples[0](p3), r4], 1))
         p5 = self.bottom_up_blocks[1](torch.cat([self.downsamples[1](p4), r5], 1))
         return [conv(p) for conv, p in zip(self.out_convs, (p3, p4, p5))]
