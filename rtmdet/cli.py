@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -25,17 +26,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _available() -> dict[str, tuple[str, str]]:
-    return {name: spec for name, spec in COMMANDS.items()
-            if importlib.util.find_spec(spec[0]) is not None}
+def _broken(name: str, error: Exception):
+    def run(args: argparse.Namespace) -> int:
+        print(f"error: `rtmdet {name}` is unavailable: {type(error).__name__}: {error}",
+              file=sys.stderr)
+        return 1
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rtmdet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text) in _available().items():
+    for name, (module, help_text) in COMMANDS.items():
+        try:
+            if importlib.util.find_spec(module) is None:
+                continue  # not written yet
+            mod = importlib.import_module(module)
+        except Exception as e:  # noqa: BLE001 - one broken command must not take down the CLI
+            p = sub.add_parser(name, help=f"{help_text} [unavailable]", add_help=False)
+            p.add_argument("rest", nargs=argparse.REMAINDER)
+            p.set_defaults(_run=_broken(name, e))
+            continue
         p = sub.add_parser(name, help=help_text)
-        mod = importlib.import_module(module)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser

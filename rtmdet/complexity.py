@@ -9,7 +9,9 @@ post-processing. ``torch.utils.flop_counter`` reports about twice these numbers 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+from pathlib import Path
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,6 +42,18 @@ OFFICIAL: dict[str, dict[str, float]] = {
     "rtmdet-r-l": {"params": 52_266_460},
 }
 PARTS = ("backbone", "neck", "head")
+PAPER_DIR = Path(__file__).resolve().parents[1] / "paper"
+
+
+def paper_sizes() -> dict[str, dict[str, float]]:
+    """Params (M) and FLOPs (G) of the paper's main table, keyed by preset name."""
+    path = PAPER_DIR / "table2_coco_detection.csv"
+    if not path.exists():
+        return {}
+    with path.open() as f:
+        rows = [r for r in csv.DictReader(f) if r["model"].startswith("RTMDet-")]
+    return {r["model"].lower(): {"params_M": float(r["params_M_repo"]),
+                                 "flops_G": float(r["flops_G_repo"])} for r in rows}
 
 
 def _unique_numel(params: Iterable[nn.Parameter], seen: set[int]) -> int:
@@ -116,11 +130,14 @@ def info_rows(models: list[str], size: int = 640) -> list[dict[str, Any]]:
     from .config import load_config
 
     rows = []
+    paper = paper_sizes()
     for name in models:
         cfg = load_config(name)
         c = complexity(build_model(cfg), size)
         official = OFFICIAL.get(cfg.name) if name in OFFICIAL else None
         row = {"model": name, **c}
+        if name in paper:
+            row["paper"] = paper[name]
         if official:
             row["official"] = official
             row["params_diff_pct"] = 100 * (c["params"]["total"] / official["params"] - 1)
@@ -139,18 +156,20 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"RTMDet complexity at {args.size}×{args.size}", caption=CONVENTION)
-    for col in ("model", "params (M)", "backbone", "neck", "head", "official params", "Δ %",
-                "FLOPs (G)", "official FLOPs", "Δ %"):
+    for col in ("model", "params (M)", "backbone", "neck", "head", "official", "Δ %", "paper",
+                "FLOPs (G)", "official", "Δ %", "paper"):
         table.add_column(col, justify="right" if col != "model" else "left")
     for r in rows:
-        p, f, o = r["params"], r["flops"], r.get("official", {})
+        p, f, o, pp = r["params"], r["flops"], r.get("official", {}), r.get("paper", {})
         table.add_row(
             r["model"], f"{p['total'] / 1e6:.3f}",
             *(f"{p.get(k, 0) / 1e6:.3f}" for k in PARTS),
             f"{o['params'] / 1e6:.3f}" if "params" in o else "—",
             f"{r['params_diff_pct']:+.3f}" if "params_diff_pct" in r else "—",
+            f"{pp['params_M']:g}" if pp else "—",
             f"{f['total'] / 1e9:.3f}",
             f"{o['flops'] / 1e9:.3f}" if "flops" in o else "—",
-            f"{r['flops_diff_pct']:+.3f}" if "flops_diff_pct" in r else "—")
+            f"{r['flops_diff_pct']:+.3f}" if "flops_diff_pct" in r else "—",
+            f"{pp['flops_G']:g}" if pp else "—")
     Console(width=160).print(table)
     return 0
