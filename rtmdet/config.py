@@ -94,6 +94,7 @@ class AssignerConfig(_Section):
     cls_cost: bool = True
     soft_label: bool = True
     reg_weight: float = 3.0
+    log_iou_cost: bool = True                    # False: reg cost (1 - IoU)·reg_weight
     center_prior: bool = True
     center_base: float = 10.0
     center_offset: float = 3.0
