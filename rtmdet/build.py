@@ -7,16 +7,23 @@ from torch import nn
 
 from .config import Config, ModelConfig, load_config
 from .models import CSPNeXt, CSPNeXtPAFPN, RTMDet, RTMDetHead
+from .models.ins_detector import RTMDetIns
+from .models.ins_head import RTMDetInsHead
 
 
 def build_model_from_config(mcfg: ModelConfig) -> RTMDet:
     b, n, h = mcfg.backbone, mcfg.neck, mcfg.head
-    if mcfg.type != "det":
+    if mcfg.type not in ("det", "ins"):
         raise NotImplementedError(f"model.type={mcfg.type!r} is not implemented yet")
     backbone = CSPNeXt(b.deepen_factor, b.widen_factor, tuple(b.stage_blocks), b.kernel_size,
                        b.channel_attention, b.expand_ratio)
     neck = CSPNeXtPAFPN(backbone.out_channels, n.out_channels, n.num_csp_blocks,
                         n.expand_ratio, n.kernel_size, n.widen_factor)
+    if mcfg.type == "ins":
+        return RTMDetIns(backbone, neck, RTMDetInsHead(
+            h.num_classes, n.out_channels, n.out_channels, h.stacked_convs, tuple(h.strides),
+            h.share, h.pred_kernel_size, h.num_prototypes, h.dyconv_channels, h.num_dyconvs,
+            h.mask_stacked_convs))
     head = RTMDetHead(h.num_classes, n.out_channels, n.out_channels, h.stacked_convs,
                       tuple(h.strides), h.share, h.exp_on_reg, h.pred_kernel_size)
     return RTMDet(backbone, neck, head)

@@ -50,6 +50,11 @@ class HeadConfig(_Section):
     exp_on_reg: bool = True
     pred_kernel_size: int = 1
     strides: list[int] = [8, 16, 32]
+    # RTMDet-Ins only (model.type=ins, SPEC §9): prototypes and dynamic mask convs.
+    num_prototypes: int = 8
+    dyconv_channels: int = 8
+    num_dyconvs: int = 3
+    mask_stacked_convs: int = 4
 
 
 class ModelConfig(_Section):
@@ -199,6 +204,20 @@ PRESETS: dict[str, dict[str, Any]] = {
     "rtmdet-l": _size("rtmdet-l", 1.0, 1.0, 256, 3, True, 40, "random", 20, 1.0, [0.1, 2.0]),
     "rtmdet-x": _size("rtmdet-x", 1.33, 1.25, 320, 4, True, 40, "random", 20, 1.0, [0.1, 2.0]),
 }
+
+
+def _ins(size: str) -> dict[str, Any]:
+    """RTMDet-Ins preset of a size (SPEC §9): the detector's preset, the instance head
+    (ReLU distances at every size) and the official Ins test settings."""
+    preset = copy.deepcopy(PRESETS[f"rtmdet-{size}"])
+    preset["name"] = f"rtmdet-ins-{size}"
+    preset["model"]["type"] = "ins"
+    preset["model"]["head"]["exp_on_reg"] = False
+    preset["eval"] = {"score_thr": 0.05, "nms_pre": 1000, "iou_thr": 0.6, "max_per_img": 100}
+    return preset
+
+
+PRESETS.update({f"rtmdet-ins-{size}": _ins(size) for size in ("tiny", "s", "m", "l", "x")})
 
 
 # ----------------------------------------------------------------------------- loading
