@@ -74,7 +74,10 @@ class DataConfig(_Section):
     val_images: str = "images/val"
     img_size: int = 640
     num_workers: int = 2
-    filter_empty: bool = True
+    filter_empty: bool = True                    # training skips images without usable boxes
+    min_img_size: int = 32                       # training skips images with a side below this
+    with_masks: bool = False                     # emit instance masks (always on for model.type=ins)
+    on_bad: Literal["skip", "error"] = "skip"    # bad image/annotation: counted skip or error
     # Stage-1 pipeline (SPEC §7).
     mosaic: bool = True
     cached: bool = True
