@@ -1,0 +1,28 @@
+# Two commands on a fresh machine:  make tables   and   make test
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
+
+.PHONY: setup test tables clean-venv
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml changes; the editable install picks up code edits.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,onnx,pipeline]'
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q
+
+tables: setup
+	$(VENV)/bin/rtmdet info rtmdet-tiny rtmdet-s rtmdet-m rtmdet-l rtmdet-x
+
+clean-venv:
+	rm -rf $(VENV)
