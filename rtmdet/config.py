@@ -223,6 +223,24 @@ def _ins(size: str) -> dict[str, Any]:
 PRESETS.update({f"rtmdet-ins-{size}": _ins(size) for size in ("tiny", "s", "m", "l", "x")})
 
 
+def _rotated(size: str) -> dict[str, Any]:
+    """RTMDet-R preset of a size (SPEC §10): the detector's model with 15 DOTA classes and the
+    angle branch, 1024 patches, the official 36-epoch recipe and DOTA test settings."""
+    preset = copy.deepcopy(PRESETS[f"rtmdet-{size}"])
+    preset["name"] = f"rtmdet-r-{size}"
+    preset["model"]["type"] = "rotated"
+    preset["model"]["head"]["num_classes"] = 15
+    preset["data"] = {"format": "dota", "root": "data/dota_split/ss", "img_size": 1024,
+                      "mosaic": False, "mixup": False, "stage2": False}
+    preset["train"] = {"epochs": 36, "batch_size": 8, "base_lr": 2.5e-4, "base_batch_size": 8,
+                       "flat_epochs": 18, "stage2_epochs": 0}
+    preset["eval"] = {"score_thr": 0.05, "nms_pre": 2000, "iou_thr": 0.1, "max_per_img": 2000}
+    return preset
+
+
+PRESETS.update({f"rtmdet-r-{size}": _rotated(size) for size in ("tiny", "s", "m", "l")})
+
+
 # ----------------------------------------------------------------------------- loading
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
