@@ -9,16 +9,22 @@ from .config import Config, ModelConfig, load_config
 from .models import CSPNeXt, CSPNeXtPAFPN, RTMDet, RTMDetHead
 from .models.ins_detector import RTMDetIns
 from .models.ins_head import RTMDetInsHead
+from .models.rotated_detector import RotatedRTMDet
+from .models.rotated_head import RotatedRTMDetHead
 
 
 def build_model_from_config(mcfg: ModelConfig) -> RTMDet:
     b, n, h = mcfg.backbone, mcfg.neck, mcfg.head
-    if mcfg.type not in ("det", "ins"):
+    if mcfg.type not in ("det", "ins", "rotated"):
         raise NotImplementedError(f"model.type={mcfg.type!r} is not implemented yet")
     backbone = CSPNeXt(b.deepen_factor, b.widen_factor, tuple(b.stage_blocks), b.kernel_size,
                        b.channel_attention, b.expand_ratio)
     neck = CSPNeXtPAFPN(backbone.out_channels, n.out_channels, n.num_csp_blocks,
                         n.expand_ratio, n.kernel_size, n.widen_factor)
+    if mcfg.type == "rotated":
+        return RotatedRTMDet(backbone, neck, RotatedRTMDetHead(
+            h.num_classes, n.out_channels, n.out_channels, h.stacked_convs, tuple(h.strides),
+            h.share, h.exp_on_reg, h.pred_kernel_size))
     if mcfg.type == "ins":
         return RTMDetIns(backbone, neck, RTMDetInsHead(
             h.num_classes, n.out_channels, n.out_channels, h.stacked_convs, tuple(h.strides),

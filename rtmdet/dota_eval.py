@@ -8,8 +8,9 @@ Formats (plain Python / tensors, so they are easy to produce from any loader):
 
 - detections: ``{image_id: {"rboxes": (K, 5), "scores": (K,), "labels": (K,)}}``;
 - annotations: ``{image_id: {"rboxes": (G, 5), "labels": (G,), "difficult": (G,) bool}}``;
-- patch index (JSON list, written by the split step): ``[{"patch": str, "image": str,
-  "x": float, "y": float, "scale": float}, ...]`` — the patch's top-left corner in *original*
+- patch index (``index.json`` of ``rtmdet.data.dota_split``, or just its ``patches`` list):
+  entries ``{"patch": str, "image": str, "x": float, "y": float, "scale": float, ...}`` — the
+  patch's top-left corner in *original*
   image pixels and the resize factor applied to the window, so that
   ``patch_xy = (image_xy − (x, y)) · scale`` (1.0 for single scale, the rate for multi-scale).
 """
@@ -24,15 +25,11 @@ from typing import Literal, Mapping
 import numpy as np
 import torch
 
+from .data.dota import DOTA_CLASSES
 from .io import atomic_write_text
 from .rotated import batched_rotated_nms, rbox_iou, rbox_to_poly
 
 log = logging.getLogger(__name__)
-
-DOTA_CLASSES: tuple[str, ...] = (
-    "plane", "baseball-diamond", "bridge", "ground-track-field", "small-vehicle",
-    "large-vehicle", "ship", "tennis-court", "basketball-court", "storage-tank",
-    "soccer-ball-field", "roundabout", "harbor", "swimming-pool", "helicopter")
 
 Dets = Mapping[str, Mapping[str, torch.Tensor]]
 
@@ -138,9 +135,11 @@ class PatchInfo:
     scale: float
 
 
-def load_patch_index(source: str | Path | list[dict]) -> dict[str, PatchInfo]:
-    """Read the split step's patch index (a JSON path or the parsed list) → patch id → info."""
+def load_patch_index(source: str | Path | dict | list[dict]) -> dict[str, PatchInfo]:
+    """Read the split step's patch index (a JSON path or the parsed object) → patch id → info."""
     items = json.loads(Path(source).read_text()) if isinstance(source, (str, Path)) else source
+    if isinstance(items, dict) and "patches" in items:
+        items = items["patches"]
     if not isinstance(items, list):
         raise ValueError(f"{source}: patch index must be a JSON list of patch entries")
     out: dict[str, PatchInfo] = {}

@@ -172,7 +172,8 @@ def _candidate_pairs(boxes: torch.Tensor, block: int = 2048) -> torch.Tensor:
     radius = 0.5 * torch.hypot(boxes[:, 2], boxes[:, 3])
     pairs = []
     for s in range(0, boxes.shape[0], block):
-        d = torch.cdist(boxes[s:s + block, :2], boxes[:, :2])
+        d = torch.cdist(boxes[s:s + block, :2], boxes[:, :2],
+                        compute_mode="donot_use_mm_for_euclid_dist")  # exact, not |a|²+|b|²−2ab
         near = d <= radius[s:s + block, None] + radius[None, :]
         idx = torch.nonzero(near)
         idx[:, 0] += s

@@ -104,7 +104,7 @@ def _index():
 
 def test_merge_box_cut_across_two_patches(tmp_path):
     path = tmp_path / "index.json"
-    path.write_text(json.dumps(_index()))
+    path.write_text(json.dumps({"patch_size": 1024, "patches": _index()}))   # dota_split form
     index = load_patch_index(path)
     true = [1000.0, 500, 100, 40, 0.3]
     patch_dets = {
