@@ -24,8 +24,7 @@ class WeightMismatchError(RuntimeError):
     pass
 
 
-def _map_key(key: str, model: nn.Module) -> str | None:
-    """Our key for an official one; ``None`` for official tensors we deliberately drop."""
+def _map_key(key: str, model: nn.Module) -> str:
     m = _STAGE.match(key)
     if m:
         stage, pos, rest = int(m.group(1)) - 1, int(m.group(2)), m.group(3)
@@ -35,11 +34,6 @@ def _map_key(key: str, model: nn.Module) -> str | None:
             part = f"unexpected{pos}"
         return f"backbone.stages.{stage}.{part}.{rest}"
     if key.startswith("bbox_head."):
-        # RTMDet-Ins: the official regression tower is never run (SPEC §9); our Ins head omits it.
-        head = getattr(model, "head", None)
-        if key.startswith("bbox_head.reg_convs.") and head is not None \
-                and not hasattr(head, "reg_convs"):
-            return None
         return "head." + key[len("bbox_head."):]
     return key
 
@@ -64,8 +58,6 @@ def load_mmdet_weights(model: nn.Module, state_dict: dict[str, Any]) -> list[str
     mapped: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
         new = _map_key(key, model)
-        if new is None:
-            continue
         if new not in ours:
             problems.append(f"unexpected official key {key} (-> {new})")
         elif tuple(ours[new].shape) != tuple(value.shape):

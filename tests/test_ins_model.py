@@ -104,15 +104,32 @@ def test_param_counts_equal_official():
 
 def test_kernel_towers_per_level_and_official_quirks(model32, fixture):
     head = model32.head
-    # cls convs shared (SepBN), kernel convs not shared; unused official reg tower not built.
+    # cls convs shared (SepBN), kernel convs not shared; the official regression tower is the
+    # classification tower itself (its checkpoint tensors are identical copies).
     assert head.cls_convs[1][0].conv is head.cls_convs[0][0].conv
+    assert head.cls_convs[1][0].bn is not head.cls_convs[0][0].bn
     assert head.kernel_convs[1][0].conv is not head.kernel_convs[0][0].conv
-    assert not hasattr(head, "reg_convs")
-    assert not any(k.startswith("head.reg_convs") for k in model32.state_dict())
+    assert head.reg_convs is head.cls_convs
+    sd = fixture["state_dict"]
+    assert torch.equal(sd["bbox_head.reg_convs.2.1.bn.running_var"],
+                       sd["bbox_head.cls_convs.2.1.bn.running_var"])
     # Distances are ReLU(·)·stride: never negative; bias init is 1 on a fresh model.
     assert all((b >= 0).all() for b in fixture["raw"]["bbox_preds"])
     fresh = rtmdet.build_model("rtmdet-ins-tiny").head
     assert all(torch.all(c.bias == 1.0) for c in fresh.rtm_reg)
+
+
+def test_reusing_cls_feats_gives_identical_outputs(model32, fixture):
+    """The official forward runs the shared tower twice; running it once changes nothing."""
+    fast = rtmdet.build_model("rtmdet-ins-tiny")
+    fast.head.reuse_cls_feats = True
+    fast.load_state_dict(model32.state_dict())
+    x = fixture["input"][:1, :, :96, :128]
+    with torch.no_grad():
+        a, b = model32.forward_raw(x), fast.eval().forward_raw(x)
+    for ours, theirs in zip(a[:3], b[:3]):
+        assert all(torch.equal(o, t) for o, t in zip(ours, theirs))
+    assert torch.equal(a[3], b[3])
 
 
 def _pack(layers: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
