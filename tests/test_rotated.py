@@ -65,7 +65,8 @@ def test_iou_matches_shapely_special_pairs():
     a, b = _special_pairs()
     ref = _shapely_iou(a, b)
     ours = rbox_iou(a, b, aligned=True)
-    assert (ours - ref).abs().max().item() <= 1e-4
+    assert (ours - ref).abs().max().item() <= 1e-6
+    assert (rbox_iou(a.float(), b.float(), aligned=True).double() - ref).abs().max() <= 1e-4
     assert torch.allclose(ours[0::7], torch.ones(200, dtype=torch.float64), atol=1e-9)
     assert torch.allclose(ours[1::7], torch.full((200,), 0.15, dtype=torch.float64), atol=1e-9)
     assert ours[2::7].abs().max() < 1e-6 and ours[3::7].abs().max() < 1e-6
@@ -98,6 +99,9 @@ def test_iou_gradcheck_float64():
     a, b = a[overlapping][:12].requires_grad_(), b[overlapping][:12].requires_grad_()
     assert a.shape[0] >= 8
     assert torch.autograd.gradcheck(lambda x, y: rbox_iou(x, y, aligned=True), (a, b),
+                                    eps=1e-6, atol=1e-5)
+    # The pairwise form (sparse over meeting circumcircles) carries gradients too.
+    assert torch.autograd.gradcheck(lambda x, y: rbox_iou(x, y), (a[:5], b[:4]),
                                     eps=1e-6, atol=1e-5)
 
 
