@@ -167,6 +167,21 @@ def rbox_iou(a: torch.Tensor, b: torch.Tensor, aligned: bool = False, eps: float
     return a.new_zeros((n, m)).index_put((ii, jj), vals_t)
 
 
+def batched_rbox_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """``(B, P, 5)`` × ``(B, G, 5)`` → ``(B, P, G)``: the assigner's ``iou_fn`` for RTMDet-R."""
+    if pred.shape[0] == 0:
+        return pred.new_zeros((0, pred.shape[1], gt.shape[1]))
+    return torch.stack([rbox_iou(p, g) for p, g in zip(pred, gt)])
+
+
+def batched_points_in_rboxes(points: torch.Tensor, gt: torch.Tensor, shrink: float = 0.01
+                             ) -> torch.Tensor:
+    """``(P, 2)`` × ``(B, G, 5)`` → ``(B, P, G)``: the assigner's ``inside_fn`` for RTMDet-R."""
+    u, v = _to_frame(points[None, :, None, :], gt[:, None])
+    return ((u.abs() < gt[:, None, :, 2].abs() / 2 - shrink)
+            & (v.abs() < gt[:, None, :, 3].abs() / 2 - shrink))
+
+
 def rbox_iou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Per-pair ``1 − IoU`` with IoU clamped ≥ ``eps`` (SPEC §10; weighting is the caller's)."""
     return 1 - rbox_iou(pred, target, aligned=True).clamp(min=eps)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from shapely.geometry import Polygon
 
-from rtmdet.rotated import (batched_rotated_nms, points_in_rboxes, poly_to_rbox, rbox_iou,
+from rtmdet.rotated import (batched_points_in_rboxes, batched_rbox_iou, batched_rotated_nms,
+                            points_in_rboxes, poly_to_rbox, rbox_iou,
                             rbox_iou_loss, rbox_to_poly, regularize_le90, rotated_nms,
                             wrap_angle)
 
@@ -193,3 +194,16 @@ def test_batched_rotated_nms_is_classwise():
     labels = torch.tensor([0, 0, 1])
     assert batched_rotated_nms(boxes, scores, labels, 0.1).tolist() == [0, 2]
     assert batched_rotated_nms(boxes[:0], scores[:0], labels[:0], 0.1).numel() == 0
+
+
+def test_batched_assigner_adapters():
+    pred = torch.stack([_random_rboxes(30, 20), _random_rboxes(30, 21)])
+    gt = torch.stack([_random_rboxes(4, 22), _random_rboxes(4, 23)])
+    gt[1, 3] = 0                                                   # a padding row
+    iou = batched_rbox_iou(pred, gt)
+    assert iou.shape == (2, 30, 4) and (iou[1, :, 3] == 0).all()
+    assert torch.equal(iou[0], rbox_iou(pred[0], gt[0]))
+    pts = pred[0, :, :2]
+    inside = batched_points_in_rboxes(pts, gt)
+    assert inside.shape == (2, 30, 4) and not inside[1, :, 3].any()
+    assert torch.equal(inside[1], points_in_rboxes(pts, gt[1], shrink=0.01))
