@@ -1,0 +1,308 @@
+"""``rtmdet bench latency``: forward-pass latency in the paper's protocol (SPEC §11).
+
+Forward only (no pre-processing, no NMS), a fixed input, warm-up runs discarded, then the
+median and 90th percentile of ``runs`` timed calls. Threads are pinned (torch intra-op,
+onnxruntime intra-op) and reported, because on a shared CPU the thread count changes latency
+more than most ablations do. The JSON result carries the environment (``rtmdet.envinfo``) and
+the model's params/FLOPs, so the latency column of a table can always be traced to a machine.
+
+Backends: ``torch`` (CPU or CUDA, optional FP16 on CUDA), ``onnxruntime`` (CPU, or CUDA with
+I/O bound on the device), ``tensorrt`` (FP16 engine built from our ONNX with the TensorRT Python
+API, cached by model hash, timed with CUDA events). An unavailable backend or device prints
+one line and falls back to the best available one; the result records both what was asked for
+and what ran.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+
+
+class Unavailable(RuntimeError):
+    """A backend/device that cannot run here; the message is the one-line reason."""
+
+
+@dataclass
+class Runner:
+    step: Callable[[], Any]          # one synchronous forward pass
+    backend: str
+    device: str
+    fp16: bool
+    stream: Any = None               # CUDA stream the step runs on (for event timing)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def pin_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set once in this process
+        pass
+
+
+def model_hash(model: nn.Module, extra: str = "") -> str:
+    """Content hash of the weights (and ``extra``: size, batch…) to key cached artefacts."""
+    h = hashlib.sha256(extra.encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- runners
+def torch_runner(model: nn.Module, x: torch.Tensor, device: str, fp16: bool) -> Runner:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Unavailable("torch sees no CUDA GPU")
+    if fp16 and device != "cuda":
+        raise Unavailable("FP16 needs --device cuda")
+    model = model.to(device).eval()
+    x = x.to(device)
+    if fp16:
+        model, x = model.half(), x.half()
+
+    def step() -> Any:
+        with torch.inference_mode():
+            return model.forward_raw(x)
+    stream = torch.cuda.current_stream() if device == "cuda" else None
+    return Runner(step, "torch", device, fp16, stream)
+
+
+def ort_runner(onnx_path: Path, x: torch.Tensor, device: str, threads: int) -> Runner:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise Unavailable("onnxruntime is not installed") from None
+    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+    if provider not in ort.get_available_providers():
+        raise Unavailable(f"onnxruntime has no {provider} (install onnxruntime-gpu)")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=[provider])
+    if device == "cuda":  # keep input and outputs on the GPU: forward only, no copies
+        binding = sess.io_binding()
+        binding.bind_ortvalue_input("images", ort.OrtValue.ortvalue_from_numpy(x.numpy(), "cuda", 0))
+        for out in sess.get_outputs():
+            binding.bind_output(out.name, "cuda")
+        return Runner(lambda: sess.run_with_iobinding(binding), "onnxruntime", device, False)
+    feed = {"images": x.numpy()}
+    return Runner(lambda: sess.run(None, feed), "onnxruntime", device, False)
+
+
+def _trt_engine(onnx_path: Path, fp16: bool, cache_dir: Path):
+    import tensorrt as trt
+
+    gpu = torch.cuda.get_device_name()
+    key = hashlib.sha256(onnx_path.read_bytes() + f"{trt.__version__}|{gpu}|{fp16}".encode())
+    path = cache_dir / f"{onnx_path.stem}-{key.hexdigest()[:16]}.engine"
+    logger = trt.Logger(trt.Logger.WARNING)
+    runtime = trt.Runtime(logger)
+    if path.exists():
+        engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        if engine is not None:
+            return engine, path, True
+    builder = trt.Builder(logger)
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)
+    network = builder.create_network(0 if flag is None else 1 << int(flag))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_path.read_bytes()):
+        raise Unavailable(f"TensorRT cannot parse {onnx_path}: {parser.get_error(0)}")
+    config = builder.create_builder_config()
+    if hasattr(config, "set_memory_pool_limit"):
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 4 << 30)
+    if fp16:
+        config.set_flag(trt.BuilderFlag.FP16)
+    blob = builder.build_serialized_network(network, config)
+    if blob is None:
+        raise Unavailable(f"TensorRT failed to build an engine from {onnx_path}")
+    from .io import atomic_write_bytes
+    atomic_write_bytes(path, bytes(blob))
+    return runtime.deserialize_cuda_engine(bytes(blob)), path, False
+
+
+def trt_runner(onnx_path: Path, x: torch.Tensor, fp16: bool, cache_dir: Path) -> Runner:
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise Unavailable("tensorrt is not installed (pip install tensorrt)") from None
+    if not torch.cuda.is_available():
+        raise Unavailable("TensorRT needs a CUDA GPU and torch sees none")
+    engine, path, cached = _trt_engine(onnx_path, fp16, cache_dir)
+    dtypes = {getattr(trt, n): getattr(torch, t) for n, t in
+              [("float32", "float32"), ("float16", "float16"), ("int32", "int32"),
+               ("int64", "int64"), ("bool", "bool")] if hasattr(trt, n)}
+    context = engine.create_execution_context()
+    stream = torch.cuda.Stream()
+    buffers: list[torch.Tensor] = []  # referenced by the step so they outlive it
+    if hasattr(engine, "num_io_tensors"):  # TensorRT >= 8.5: named tensors
+        for i in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(i)
+            dtype = dtypes[engine.get_tensor_dtype(name)]
+            if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                t = x.to("cuda", dtype).contiguous()
+            else:
+                t = torch.empty(tuple(engine.get_tensor_shape(name)), dtype=dtype, device="cuda")
+            context.set_tensor_address(name, t.data_ptr())
+            buffers.append(t)
+        step = lambda: context.execute_async_v3(stream.cuda_stream)  # noqa: E731
+    else:  # TensorRT 8.4 (the paper's version): binding indices
+        for i in range(engine.num_bindings):
+            dtype = dtypes[engine.get_binding_dtype(i)]
+            buffers.append(x.to("cuda", dtype).contiguous() if engine.binding_is_input(i) else
+                           torch.empty(tuple(engine.get_binding_shape(i)), dtype=dtype,
+                                       device="cuda"))
+        ptrs = [b.data_ptr() for b in buffers]
+        step = lambda: context.execute_async_v2(ptrs, stream.cuda_stream)  # noqa: E731
+    return Runner(step, "tensorrt", "cuda", fp16, stream,
+                  {"engine": str(path), "engine_cached": cached, "buffers": buffers})
+
+
+# ----------------------------------------------------------------------------- timing
+def time_runner(runner: Runner, runs: int, warmup: int) -> list[float]:
+    """Milliseconds per call: CUDA events on the runner's stream on GPU, else wall clock."""
+    for _ in range(warmup):
+        runner.step()
+    times = []
+    if runner.device == "cuda":
+        stream = runner.stream or torch.cuda.current_stream()
+        torch.cuda.synchronize()
+        for _ in range(runs):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record(stream)
+            runner.step()
+            end.record(stream)
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+    else:
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            runner.step()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def summarize(times_ms: list[float]) -> dict[str, Any]:
+    t = np.asarray(times_ms)
+    return {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)),
+            "mean_ms": float(t.mean()), "min_ms": float(t.min()), "max_ms": float(t.max()),
+            "runs": len(t), "all_ms": [round(float(v), 4) for v in t]}
+
+
+def _candidates(backend: str, device: str, fp16: bool) -> list[tuple[str, str, bool]]:
+    """Requested (backend, device, fp16) first, then the best available alternatives."""
+    cands = [(backend, device, fp16)]
+    if torch.cuda.is_available():
+        cands += [("tensorrt", "cuda", True), ("torch", "cuda", fp16)]
+    if backend != "tensorrt":
+        cands.append((backend, "cpu", False))
+    cands += [("onnxruntime", "cpu", False), ("torch", "cpu", False)]
+    out: list[tuple[str, str, bool]] = []
+    for c in cands:
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def make_runner(model: nn.Module, x: torch.Tensor, backend: str, device: str, fp16: bool,
+                threads: int, work_dir: Path, tag: str) -> tuple[Runner, list[str]]:
+    """The runner for the request, or for the best fallback; also the fallback messages."""
+    notes: list[str] = []
+    onnx_path = work_dir / f"{tag}.onnx"
+    for b, d, h in _candidates(backend, device, fp16):
+        try:
+            if b == "torch":
+                return torch_runner(model, x, d, h), notes
+            if not onnx_path.exists():
+                from .export import export_onnx
+                export_onnx(model.cpu().float(), onnx_path, x.shape[-1], x.shape[0])
+            if b == "onnxruntime":
+                if h:
+                    notes.append("onnxruntime runs the FP32 graph; FP16 not applied")
+                return ort_runner(onnx_path, x, d, threads), notes
+            return trt_runner(onnx_path, x, h, work_dir / "engines"), notes
+        except Unavailable as e:
+            notes.append(f"{b} on {d}{' fp16' if h else ''} unavailable: {e}")
+            print(f"note: {notes[-1]}; trying the next best backend")
+    raise Unavailable("no backend could run")  # torch on CPU always can; kept for clarity
+
+
+def benchmark(model: nn.Module, name: str, backend: str = "torch", device: str = "cpu",
+              fp16: bool = False, size: int = 640, batch: int = 1, runs: int = 30,
+              warmup: int = 10, threads: int = 2, work_dir: str | Path = "runs/bench"
+              ) -> dict[str, Any]:
+    """Latency of ``model.forward_raw`` on a (batch, 3, size, size) input, plus environment
+    and complexity, as a JSON-ready dict."""
+    from . import envinfo
+    from .complexity import complexity
+
+    pin_threads(threads)
+    model = model.eval().float().cpu()
+    cx = complexity(model, size)
+    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
+    tag = f"{name}-{size}-b{batch}-{model_hash(model, f'{size}|{batch}')}"
+    runner, notes = make_runner(model, x, backend, device, fp16, threads, Path(work_dir), tag)
+    times = time_runner(runner, runs, warmup)
+    info = {k: v for k, v in runner.info.items() if k != "buffers"}
+    return {"model": name, "requested": {"backend": backend, "device": device, "fp16": fp16},
+            "backend": runner.backend, "device": runner.device, "fp16": runner.fp16,
+            "fallback": notes, "size": size, "batch": batch, "warmup": warmup,
+            "threads": threads, "latency": summarize(times), **info,
+            "params": cx["params"]["total"], "flops": cx["flops"]["total"],
+            "complexity": cx, "env": envinfo.collect(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+# ----------------------------------------------------------------------------- CLI
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    lat = sub.add_parser("latency", help="forward-pass latency (median, p90) as JSON")
+    lat.add_argument("config", help="preset name (rtmdet-s) or YAML config")
+    lat.add_argument("--weights", help="our checkpoint; random weights if omitted (latency "
+                     "does not depend on the values)")
+    lat.add_argument("--backend", choices=BACKENDS, help="default: bench.backend")
+    lat.add_argument("--device", choices=["cpu", "cuda"], help="default: bench.device")
+    lat.add_argument("--fp16", action="store_true", default=None, help="half precision (GPU)")
+    for opt in ("size", "batch", "runs", "warmup", "threads"):
+        lat.add_argument(f"--{opt}", type=int, help=f"default: bench.{opt}")
+    lat.add_argument("--out", help="write the JSON result here (atomically)")
+    lat.add_argument("--work-dir", default="runs/bench", help="ONNX files and TensorRT engines")
+    lat.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .export import load_model
+    from .io import atomic_write_json
+
+    model, cfg = load_model(args.config, args.weights, args.override)
+    b = cfg.bench
+    pick = lambda v, d: d if v is None else v  # noqa: E731
+    res = benchmark(model, cfg.name, pick(args.backend, b.backend), pick(args.device, b.device),
+                    pick(args.fp16, b.fp16), pick(args.size, b.size), pick(args.batch, b.batch),
+                    pick(args.runs, b.runs), pick(args.warmup, b.warmup),
+                    pick(args.threads, b.threads), args.work_dir)
+    res["config"] = args.config
+    lat = res["latency"]
+    print(f"{res['model']} {res['backend']}/{res['device']}{' fp16' if res['fp16'] else ''} "
+          f"{res['size']}x{res['size']} bs{res['batch']} threads {res['threads']}: median "
+          f"{lat['median_ms']:.2f} ms, p90 {lat['p90_ms']:.2f} ms ({lat['runs']} runs after "
+          f"{res['warmup']} warm-up)")
+    if args.out:
+        atomic_write_json(args.out, res)
+        print(f"wrote {args.out}")
+    else:
+        print(json.dumps({k: v for k, v in res.items() if k not in ("env", "complexity")}))
+    return 0
