@@ -40,8 +40,7 @@ def points_inside_boxes(points: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     x = points[None, :, None, 0]
     y = points[None, :, None, 1]
     g = gt[:, None, :, :]
-    deltas = torch.stack([x - g[..., 0], y - g[..., 1], g[..., 2] - x, g[..., 3] - y], dim=-1)
-    return deltas.amin(dim=-1) > 0
+    return (x > g[..., 0]) & (y > g[..., 1]) & (x < g[..., 2]) & (y < g[..., 3])
 
 
 def box_centers(gt: torch.Tensor) -> torch.Tensor:

@@ -114,6 +114,7 @@ class LossConfig(_Section):
     qfl_beta: float = 2.0
     cls_weight: float = 1.0
     bbox_weight: float = 2.0
+    giou_eps: float = 1e-6
 
 
 class TrainConfig(_Section):
