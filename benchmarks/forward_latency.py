@@ -1,0 +1,101 @@
+"""CPU latency of ``forward_raw`` with torch and onnxruntime, 640×640, batch 1 (SPEC §11).
+
+Usage: ``python benchmarks/forward_latency.py [--models rtmdet-tiny rtmdet-s] [--runs 30]
+[--threads 2] [--out benchmarks/results/forward_latency.json]``
+
+Both backends run in the same process on the same input and the same (random, BatchNorm-
+calibrated) weights. To keep the ORT/torch ratio fair when the machine's load drifts, the two
+are timed in alternating blocks (each block starts with one discarded call that absorbs the
+switch between thread pools), and the median is taken over all blocks. The official
+mmdetection figures from issue 10 (same machine class) are printed beside ours for context;
+they were not measured in this run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rtmdet import envinfo  # noqa: E402
+from rtmdet.bench import (model_hash, ort_runner, pin_threads, summarize,  # noqa: E402
+                          time_runner, torch_runner)
+from rtmdet.build import build_model  # noqa: E402
+from rtmdet.complexity import count_params  # noqa: E402
+from rtmdet.export import calibrate_bn, export_onnx  # noqa: E402
+from rtmdet.io import atomic_write_json  # noqa: E402
+
+# Official mmdetection 3.3.0 on this machine class (issue 10): plain eval and onnxruntime, ms.
+OFFICIAL_MS = {"rtmdet-tiny": {"torch": (169, 172), "onnxruntime": (104, 111)},
+               "rtmdet-s": {"torch": (287, 293), "onnxruntime": (178, 188)}}
+
+
+def measure(name: str, size: int, runs: int, warmup: int, threads: int, block: int,
+            work_dir: Path) -> dict:
+    torch.manual_seed(0)
+    model = calibrate_bn(build_model(name))
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    onnx_path = work_dir / f"{name}-{size}-{model_hash(model, str(size))}.onnx"
+    if not onnx_path.exists():
+        export_onnx(model, onnx_path, size)
+    runners = {"torch": torch_runner(model, x, "cpu", False),
+               "onnxruntime": ort_runner(onnx_path, x, "cpu", threads)}
+    for r in runners.values():
+        time_runner(r, 0, warmup)
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    while len(times["torch"]) < runs:
+        n = min(block, runs - len(times["torch"]))
+        for key, r in runners.items():
+            times[key] += time_runner(r, n, 1)
+    row = {"model": name, "params": count_params(model)["total"],
+           **{k: summarize(v) for k, v in times.items()}}
+    row["ratio_ort_torch"] = row["onnxruntime"]["median_ms"] / row["torch"]["median_ms"]
+    return row
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["rtmdet-tiny", "rtmdet-s"])
+    p.add_argument("--size", type=int, default=640)
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--block", type=int, default=10, help="runs per alternating block")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--work-dir", default="runs/bench", type=Path)
+    p.add_argument("--out", default="benchmarks/results/forward_latency.json")
+    args = p.parse_args()
+
+    pin_threads(args.threads)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    rows = [measure(m, args.size, args.runs, args.warmup, args.threads, args.block,
+                    args.work_dir) for m in args.models]
+    env = envinfo.collect()
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else None
+
+    print(f"\nforward_raw latency, {args.size}x{args.size}, batch 1, fp32, {args.threads} threads, "
+          f"median (p90) of {args.runs} runs after {args.warmup} warm-up; {env['cpu']} "
+          f"({env['logical_cpus']} CPUs), load avg {load}")
+    head = f"{'model':<13}{'torch ms':>18}{'onnxruntime ms':>20}{'ORT/torch':>11}" \
+           f"{'official torch':>17}{'official ORT':>15}"
+    print(head + "\n" + "-" * len(head))
+    for r in rows:
+        off = OFFICIAL_MS.get(r["model"], {})
+        fmt = lambda k: f"{r[k]['median_ms']:.1f} ({r[k]['p90_ms']:.1f})"  # noqa: E731
+        rng = lambda k: "{}–{}".format(*off[k]) if k in off else "—"  # noqa: E731
+        print(f"{r['model']:<13}{fmt('torch'):>18}{fmt('onnxruntime'):>20}"
+              f"{r['ratio_ort_torch']:>11.3f}{rng('torch'):>17}{rng('onnxruntime'):>15}")
+    atomic_write_json(args.out, {
+        "benchmark": "forward_latency", "started": started, "size": args.size, "batch": 1,
+        "runs": args.runs, "warmup": args.warmup, "block": args.block, "threads": args.threads,
+        "load_avg_at_end": load, "rows": rows, "official_context_ms": OFFICIAL_MS, "env": env,
+        "command": " ".join(sys.argv)})
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
