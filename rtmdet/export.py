@@ -203,6 +203,28 @@ def same_detections(a: list[dict[str, torch.Tensor]], b: list[dict[str, torch.Te
     return True
 
 
+def detections_from_raw(model_type: str, outs: list[torch.Tensor], strides: tuple[int, ...],
+                        img_shape: tuple[int, int], score_thr: float, nms_pre: int,
+                        iou_thr: float, max_per_img: int) -> list[dict[str, torch.Tensor]]:
+    """Our post-processing of flattened raw outputs (boxes under ``boxes``; rotated boxes
+    (cx, cy, w, h, θ) too, so one comparison serves every model type)."""
+    n = len(strides)
+    lv = [outs[i * n:(i + 1) * n] for i in range(len(outs) // n)]
+    if model_type == "ins":
+        from .models.ins_detector import ins_postprocess
+        return ins_postprocess(lv[0], lv[1], lv[2], outs[3 * n], strides, img_shape, score_thr,
+                               nms_pre, iou_thr, max_per_img)
+    if model_type == "rotated":
+        from .models.rotated_detector import rotated_postprocess
+        dets = rotated_postprocess(lv[0], lv[1], lv[2], strides, score_thr, nms_pre, iou_thr,
+                                   max_per_img)
+        return [{"boxes": d["rboxes"], "scores": d["scores"], "labels": d["labels"]}
+                for d in dets]
+    from .postprocess import postprocess
+    return postprocess(lv[0], lv[1], strides, img_shape, score_thr, nms_pre, iou_thr,
+                       max_per_img)
+
+
 @torch.no_grad()
 def check_parity(model: nn.Module, onnx_path: str | Path, x: torch.Tensor,
                  with_postprocess: bool = False, model_type: str = "det",
@@ -211,8 +233,6 @@ def check_parity(model: nn.Module, onnx_path: str | Path, x: torch.Tensor,
     """Run torch and onnxruntime on ``x``; every output must satisfy
     ``max|ort − torch| ≤ 1e-4 · max(1, max|torch|)`` and (detection models) the detections
     after post-processing must be the same boxes, scores and labels."""
-    from .postprocess import postprocess
-
     model = model.eval().float()
     sess = _ort_session(onnx_path, threads)
     ort_out = [torch.from_numpy(np.asarray(o)) for o in sess.run(None, {"images": x.numpy()})]
@@ -232,19 +252,17 @@ def check_parity(model: nn.Module, onnx_path: str | Path, x: torch.Tensor,
         tol = 1e-4 * max(1.0, float(r.abs().max()) if r.numel() else 0.0)
         report["outputs"][name] = {"max_abs_diff": diff, "tol": tol, "ok": diff <= tol}
         report["ok"] &= diff <= tol
-    if model_type == "det":
+    if model_type in ("det", "ins", "rotated"):
         # Reference = our torch post-processing of the torch raw outputs, so an in-graph
         # decode is checked against ``postprocess`` itself, not against a copy of it.
-        strides, shape = model.strides, (x.shape[-2], x.shape[-1])
+        shape = (x.shape[-2], x.shape[-1])
+        args = (model.strides, shape, score_thr, topk, iou_thr, max_per_img)
         raw = ref if not with_postprocess else _flatten(model.forward_raw(x))
-        nl = len(strides)
-        want = postprocess(raw[:nl], raw[nl:2 * nl], strides, shape, score_thr, topk, iou_thr,
-                           max_per_img)
+        want = detections_from_raw(model_type, raw, *args)
         if with_postprocess:
             got = finish_detections(*ort_out, score_thr, iou_thr, max_per_img)
         else:
-            got = postprocess(ort_out[:nl], ort_out[nl:2 * nl], strides, shape, score_thr, topk,
-                              iou_thr, max_per_img)
+            got = detections_from_raw(model_type, ort_out, *args)
         same = same_detections(want, got)
         report["detections"] = {"torch": [len(d["labels"]) for d in want],
                                 "onnxruntime": [len(d["labels"]) for d in got], "same": same}

@@ -98,3 +98,30 @@ def test_postprocess_rejects_non_detection_models(tmp_path):
     with pytest.raises(ValueError, match="detection models only"):
         export_onnx(_model(), tmp_path / "x.onnx", size=64, with_postprocess=True,
                     model_type="ins")
+
+
+@pytest.mark.parametrize("preset", ["rtmdet-ins-tiny", "rtmdet-r-tiny"])
+def test_ins_and_rotated_export_parity(tmp_path, preset):
+    """Raw outputs of RTMDet-Ins (kernels, prototypes) and RTMDet-R (angles) match, and so do
+    their detections through their own post-processing (boxes resp. rotated boxes)."""
+    torch.manual_seed(0)
+    model = calibrate_bn(build_model(preset))
+    with torch.no_grad():
+        for conv in model.head.rtm_cls:
+            torch.nn.init.normal_(conv.weight, std=0.005)
+            torch.nn.init.constant_(conv.bias, -1.0)
+        for conv in model.head.rtm_reg:
+            torch.nn.init.normal_(conv.weight, std=0.02)
+            torch.nn.init.constant_(conv.bias, 3.0)
+    model_type = "ins" if "ins" in preset else "rotated"
+    path = tmp_path / "m.onnx"
+    meta = export_onnx(model, path, size=SIZE, model_type=model_type)
+    extra = (["kernel_pred_s8", "kernel_pred_s16", "kernel_pred_s32", "mask_feat"]
+             if model_type == "ins" else ["angle_pred_s8", "angle_pred_s16", "angle_pred_s32"])
+    assert meta["outputs"][6:] == extra
+    x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    rep = check_parity(model, path, x, model_type=model_type, score_thr=0.3, topk=1000,
+                       max_per_img=100, iou_thr=0.6, threads=1)
+    assert rep["ok"], rep
+    assert rep["detections"]["torch"] == rep["detections"]["onnxruntime"]
+    assert rep["detections"]["torch"][0] > 10
