@@ -1,0 +1,47 @@
+# Latency of each variant at the run scale (weights do not change latency, so the first seed's
+# config is benchmarked with random weights), and params/FLOPs of every variant at paper scale.
+
+
+rule bench:
+    input:
+        config=lambda w: f"runs/{w.ablation}/{w.variant}/seed{seeds_of(w.ablation)[0]}/resolved.yaml",
+        mlflow=mlflow_ready,
+    output:
+        "runs/{ablation}/{variant}/bench.json",
+    params:
+        backend=config["bench"]["backend"],
+        device=config["bench"]["device"],
+        size=BENCH["size"],
+        runs=BENCH["runs"],
+        warmup=BENCH["warmup"],
+        work_dir=lambda w: f"runs/{w.ablation}/{w.variant}/bench",
+    threads: config["bench"]["threads"]
+    resources:
+        mem_mb=res("bench", "mem_mb"),
+        gpus=res("bench", "gpus"),
+        runtime=res("bench", "runtime"),
+    log:
+        "runs/logs/bench/{ablation}/{variant}.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    shell:
+        "rtmdet bench latency {input.config} --backend {params.backend} --device {params.device}"
+        " --size {params.size} --runs {params.runs} --warmup {params.warmup} --threads {threads}"
+        " --work-dir {params.work_dir} --out {output} > {log} 2>&1"
+
+
+rule complexity:
+    """Params and FLOPs (paper convention) of every variant at paper scale, 640x640."""
+    output:
+        "runs/{ablation}/complexity.json",
+    params:
+        models=paper_models,
+    threads: 1
+    resources:
+        mem_mb=4000,
+    log:
+        "runs/logs/complexity/{ablation}.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    script:
+        "../scripts/complexity.py"

@@ -1,0 +1,76 @@
+# Shared helpers: the list of ablations, the scale and the data source. Everything comes from
+# experiments/*.yaml through rtmdet.experiments, the same module DVC's params.yaml is generated and
+# checked with, so Snakemake and DVC cannot disagree on what an ablation is.
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir)))
+from rtmdet.experiments import Scale, list_experiments, resolve, seeds_for  # noqa: E402
+
+EXPERIMENTS = list_experiments(Path(workflow.basedir) / "experiments")
+ABLATIONS = [a for a in EXPERIMENTS if not config["ablations"] or a in config["ablations"]]
+unknown = sorted(set(config["ablations"]) - set(EXPERIMENTS))
+if unknown:
+    raise ValueError(f"config ablations: unknown {unknown}; have {sorted(EXPERIMENTS)}")
+SCALE = Scale.from_dict(config["scale"], config["scales"][config["scale"]])
+BENCH = config["scales"][config["scale"]]["bench"]
+REAL_COCO = Path("data/coco/annotations/instances_val2017.json")
+DATA_SOURCE = (("coco" if REAL_COCO.exists() else "synthetic")
+               if config["data_source"] == "auto" else config["data_source"])
+# Jobs use the `rtmdet` CLI and python of the environment Snakemake runs in (e.g. .venv/bin),
+# activated or not.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def variants_of(ablation):
+    chosen = config["variants"].get(ablation) or list(EXPERIMENTS[ablation].variants)
+    return [v for v in EXPERIMENTS[ablation].variants if v in chosen]
+
+
+def seeds_of(ablation):
+    return seeds_for(EXPERIMENTS[ablation], SCALE)
+
+
+def resolved_config(wildcards):
+    """The full validated config of one run as a plain dict: the rerun trigger (params) of
+    resolve_config, so editing one variant retrains that variant only."""
+    cfg = resolve(EXPERIMENTS[wildcards.ablation], wildcards.variant, int(wildcards.seed), SCALE,
+                  DATA_SOURCE)
+    return cfg.to_dict()
+
+
+def paper_models(wildcards):
+    """Model section of every variant at paper scale with COCO's 80 classes, so our params and
+    FLOPs sit next to the paper's whatever data and scale the runs use."""
+    exp = EXPERIMENTS[wildcards.ablation]
+    return {v: resolve(exp, v, 0, Scale("paper"), "coco").model.model_dump(mode="json")
+            for v in variants_of(wildcards.ablation)}
+
+
+def run_files(ablation, name):
+    return [f"runs/{ablation}/{v}/seed{s}/{name}"
+            for v in variants_of(ablation) for s in seeds_of(ablation)]
+
+
+def mlflow_flag(wildcards=None):
+    return "--mlflow" if config["mlflow"] else ""
+
+
+def mlflow_ready(wildcards=None):
+    return ["runs/.mlflow_ready"] if config["mlflow"] else []
+
+
+def res(job, key):
+    return config["resources"][job][key]
+
+
+def dota_root(wildcards):
+    """Real DOTA (data/dota/{train,val}/{images,labelTxt}) when present, else the synthetic set."""
+    return "data/dota" if Path("data/dota/train/images").exists() else "data/synth_dota"
+
+
+def eval_flags(wildcards):
+    """The table's test setting: --fast is the paper's ablation setting (score 0.05, top 100)."""
+    fast = "--fast" if EXPERIMENTS[wildcards.ablation].test_setting == "ablation" else ""
+    return f"{fast} {mlflow_flag()}".strip()

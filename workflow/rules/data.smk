@@ -1,0 +1,58 @@
+# Data: COCO-format detection data for the ablations, DOTA patches for RTMDet-R.
+
+
+rule prepare_coco:
+    """data/coco when the real set is there (checked, not copied), else the embedded synthetic
+    set; writes a small manifest the training rules depend on."""
+    output:
+        "data/prepared/coco.json",
+    params:
+        source=DATA_SOURCE,
+        synthetic=config["synthetic"],
+    log:
+        "runs/logs/data/prepare_coco.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    script:
+        "../scripts/prepare_coco.py"
+
+
+rule synth_dota:
+    """Synthetic DOTA-format scenes, used when data/dota is absent."""
+    output:
+        directory("data/synth_dota"),
+    log:
+        "runs/logs/data/synth_dota.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    shell:
+        "rtmdet data synth-dota --root {output} > {log} 2>&1"
+
+
+rule prepare_dota:
+    """Single-scale (rate 1, gap 256) or multi-scale (rates 0.5/1/1.5, gap 500) 1024 patches
+    (SPEC §10) of the train or val split."""
+    input:
+        dota_root,
+    output:
+        "data/dota_split/{mode}/{split}/index.json",
+    wildcard_constraints:
+        mode="ss|ms",
+        split="train|val",
+    params:
+        out=subpath(output[0], parent=True),
+    threads: 2
+    log:
+        "runs/logs/data/prepare_dota_{mode}_{split}.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    shell:
+        "rtmdet data split-dota --images {input}/{wildcards.split}/images"
+        " --labels {input}/{wildcards.split}/labelTxt --out {params.out}"
+        " --mode {wildcards.mode} --workers {threads} > {log} 2>&1"
+
+
+rule dota_patches:
+    """Target: every DOTA patch set."""
+    input:
+        expand("data/dota_split/{mode}/{split}/index.json", mode=["ss", "ms"], split=["train", "val"]),

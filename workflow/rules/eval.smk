@@ -1,0 +1,26 @@
+# COCO evaluation of each run's EMA weights in the table's test setting (main or ablation).
+
+
+rule eval:
+    input:
+        config="runs/{ablation}/{variant}/seed{seed}/config.yaml",
+        weights="runs/{ablation}/{variant}/seed{seed}/final.pt",
+        mlflow=mlflow_ready,
+    output:
+        report="runs/{ablation}/{variant}/seed{seed}/eval.json",
+        pr_curve="runs/{ablation}/{variant}/seed{seed}/pr_curve.png",
+    params:
+        out=subpath(output.report, parent=True),
+        flags=eval_flags,
+    threads: res("eval", "threads")
+    resources:
+        mem_mb=res("eval", "mem_mb"),
+        gpus=res("eval", "gpus"),
+        runtime=res("eval", "runtime"),
+    log:
+        "runs/logs/eval/{ablation}/{variant}/seed{seed}.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} rtmdet eval {input.config} --weights {input.weights}"
+        " --out {params.out} {params.flags} > {log} 2>&1"

@@ -1,0 +1,51 @@
+# Tables, figures and the index under reports/ (rtmdet report).
+
+
+rule report_table:
+    """Markdown + CSV + JSON table and PNG figures of one ablation: paper | ours mean±std | Δ |
+    direction, with params/FLOPs at paper scale and latency with the backend used."""
+    input:
+        experiment="experiments/{ablation}.yaml",
+        evals=lambda w: run_files(w.ablation, "eval.json"),
+        configs=lambda w: run_files(w.ablation, "config.yaml"),
+        metrics=lambda w: run_files(w.ablation, "metrics.csv"),
+        bench=lambda w: [f"runs/{w.ablation}/{v}/bench.json" for v in variants_of(w.ablation)],
+        complexity="runs/{ablation}/complexity.json",
+    output:
+        table=report("reports/tables/{ablation}.md", category="Tables"),
+        csv="reports/tables/{ablation}.csv",
+        json="reports/tables/{ablation}.json",
+        figure=report("reports/figures/{ablation}.png", category="Figures"),
+        curves=report("reports/figures/{ablation}_loss.png", category="Training curves"),
+        pr=report("reports/figures/{ablation}_pr.png", category="PR curves"),
+    params:
+        runs=lambda w, input: str(Path(input.complexity).parent),
+        scale=config["scale"],
+        scale_note=config["scales"][config["scale"]]["description"],
+        data=DATA_SOURCE,
+        mlflow=mlflow_flag,
+    log:
+        "runs/logs/report/{ablation}.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    shell:
+        "rtmdet report table {input.experiment} --runs {params.runs} --out reports"
+        " --scale {params.scale} --scale-note '{params.scale_note}' --data {params.data}"
+        " {params.mlflow} > {log} 2>&1"
+
+
+rule report_index:
+    """reports/README.md linking every table and figure (and the speed-accuracy figure)."""
+    input:
+        expand("reports/tables/{ablation}.json", ablation=ABLATIONS),
+    output:
+        index=report("reports/README.md", category="Index"),
+        speed=report("reports/figures/speed_accuracy.png", category="Figures"),
+    params:
+        tables=expand("reports/tables/{ablation}.json", ablation=ABLATIONS),
+    log:
+        "runs/logs/report/index.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    shell:
+        "rtmdet report index {params.tables} --out reports > {log} 2>&1"

@@ -1,0 +1,21 @@
+"""Snakemake script: params and FLOPs (OpenMMLab convention, 640x640) of every variant of one
+ablation at paper scale, so each table shows ours next to the paper's at any run scale."""
+import sys
+
+import torch
+
+from rtmdet.build import build_model
+from rtmdet.complexity import CONVENTION, complexity
+from rtmdet.config import ModelConfig
+from rtmdet.io import atomic_write_json
+
+snakemake = globals()["snakemake"]  # injected by Snakemake
+torch.set_num_threads(snakemake.threads)
+out = {"size": 640, "convention": CONVENTION, "variants": {}}
+with open(snakemake.log[0], "w") as log:
+    for variant, model in snakemake.params.models.items():
+        c = complexity(build_model(ModelConfig.model_validate(model)), 640)
+        out["variants"][variant] = {"params": c["params"], "flops": c["flops"]}
+        print(f"{variant}: {c['params']['total'] / 1e6:.3f} M params, "
+              f"{c['flops']['total'] / 1e9:.3f} G FLOPs", file=log)
+atomic_write_json(snakemake.output[0], out)
