@@ -321,8 +321,15 @@ def load_model(config: str, weights: str | None, overrides: list[str] | None = N
         print("warning: no --weights given; using random weights (BatchNorm statistics "
               "calibrated on random input)")
         return calibrate_bn(build_model(cfg)), cfg
-    from .convert import load_weights
-    model, _ = load_weights(weights, cfg)
+    from .convert import WeightMismatchError, load_weights
+    try:
+        model, _ = load_weights(weights, cfg)
+    except RuntimeError as e:  # load_state_dict(strict=True): keys/shapes differ
+        if isinstance(e, WeightMismatchError):
+            raise
+        detail = " ".join(str(e).split("\n")[1:2]).strip()[:200]
+        raise WeightMismatchError(f"{weights} does not fit config {config!r} "
+                                  f"(model.* differs from the checkpoint's): {detail}") from None
     return model.eval(), cfg
 
 

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from rtmdet import bench
-from rtmdet.cli import main
+
+
+def main(argv: list[str]) -> int:
+    """``rtmdet bench …`` through this command's own parser (independent of other commands)."""
+    import argparse
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    return bench.run(parser.parse_args(argv[1:]))
 
 SIZE = 64
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None and torch.cuda.is_available()

@@ -125,3 +125,21 @@ def test_ins_and_rotated_export_parity(tmp_path, preset):
     assert rep["ok"], rep
     assert rep["detections"]["torch"] == rep["detections"]["onnxruntime"]
     assert rep["detections"]["torch"][0] > 10
+
+
+def test_load_model_with_weights(tmp_path):
+    """--weights: a checkpoint loads into the matching config (the ablation variant), and a
+    mismatching config is one clear error instead of a state-dict traceback."""
+    from rtmdet.config import load_config
+    from rtmdet.convert import WeightMismatchError, save_weights
+    from rtmdet.export import load_model
+
+    over = ["model.backbone.channel_attention=false"]
+    cfg = load_config("rtmdet-tiny", over)
+    src = _model(over)
+    save_weights(tmp_path / "w.pt", src, cfg.to_dict())
+    model, _ = load_model("rtmdet-tiny", str(tmp_path / "w.pt"), over)
+    for (k, a), b in zip(src.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), k
+    with pytest.raises(WeightMismatchError, match="does not fit config 'rtmdet-tiny'"):
+        load_model("rtmdet-tiny", str(tmp_path / "w.pt"))
