@@ -140,7 +140,9 @@ class TrainConfig(_Section):
     amp: bool = False
     grad_clip: float | None = None
     sync_bn: bool = False
-    checkpoint_interval: int = 10
+    checkpoint_interval: int = 10                # epochs
+    checkpoint_iters: int | None = None          # also save last.pt every N iterations
+    log_interval: int = 10                       # iterations between MLflow metric writes
     max_iters_per_epoch: int | None = None       # smoke runs cut epochs short
     device: str = "auto"
     assigner: AssignerConfig = AssignerConfig()
@@ -171,6 +173,7 @@ class Config(_Section):
     name: str = "rtmdet-l"
     seed: int = 0
     work_dir: str = "runs/default"
+    tags: dict[str, str] = {}                    # ablation / variant labels for MLflow
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
