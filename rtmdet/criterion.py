@@ -119,3 +119,10 @@ class RTMDetCriterion:
         loss_cls = loss_cls / normaliser * self.cls_weight
         loss_bbox = loss_bbox / normaliser * self.bbox_weight
         return {"loss_cls": loss_cls, "loss_bbox": loss_bbox, "loss": loss_cls + loss_bbox}
+
+
+def build_criterion(cfg, model):
+    """The loss of ``cfg.model.type``: called as ``criterion(*model_outputs, targets)``."""
+    if cfg.model.type == "det":
+        return RTMDetCriterion.from_config(cfg.train, model.strides)
+    raise NotImplementedError(f"training model.type={cfg.model.type!r} is not implemented yet")

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from . import distributed as D
 from .build import build_model
 from .config import Config, load_config, save_config
-from .criterion import RTMDetCriterion
+from .criterion import build_criterion
 from .data.loader import build_train_dataset, collate
 from .ema import ModelEMA
 from .io import atomic_torch_save, atomic_write_text, load_checkpoint
@@ -66,7 +66,7 @@ class Trainer:
         self.ddp = (nn.parallel.DistributedDataParallel(model, device_ids=None if self.device == "cpu"
                                                         else [local_rank])
                     if self.world > 1 else None)
-        self.criterion = RTMDetCriterion.from_config(cfg.train, model.strides)
+        self.criterion = build_criterion(cfg, model)
         t = cfg.train
         self.stage = 1
         self.dataset = build_train_dataset(cfg, stage=1)
@@ -131,7 +131,8 @@ class Trainer:
 
     def _write_metrics(self) -> None:
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
+        fields = list(dict.fromkeys(k for row in self.history for k in row)) or list(METRIC_FIELDS)
+        writer = csv.DictWriter(buf, fieldnames=fields)
         writer.writeheader()
         writer.writerows(self.history)
         atomic_write_text(self.work_dir / "metrics.csv", buf.getvalue())
@@ -155,8 +156,8 @@ class Trainer:
                    for t in targets]
         net = self.ddp or self.model
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
-            cls_scores, bbox_preds = net(x)
-        losses = self.criterion(cls_scores, bbox_preds, targets)
+            outputs = net(x)                 # the model's raw outputs (2 for det, 3 R, 4 Ins)
+        losses = self.criterion(*outputs, targets)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
         if self.cfg.train.grad_clip:
@@ -216,8 +217,7 @@ class Trainer:
             if self.global_iter % t.log_interval == 0 or self.iter_in_epoch == self.iters_per_epoch:
                 run.metrics({k: row[k] for k in ("loss", "loss_cls", "loss_bbox", "lr")},
                             step=self.global_iter)
-            bar.set_postfix(loss=f"{losses['loss']:.3f}", cls=f"{losses['loss_cls']:.3f}",
-                            box=f"{losses['loss_bbox']:.3f}")
+            bar.set_postfix({k.replace("loss_", ""): f"{v:.3f}" for k, v in losses.items()})
             bar.update(1)
             if t.checkpoint_iters and self.global_iter % t.checkpoint_iters == 0 and D.is_main():
                 self.save("last.pt")
