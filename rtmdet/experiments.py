@@ -18,6 +18,7 @@ but not a key a variant sets: a smoke run must never change what is being ablate
     python -m rtmdet.experiments list                 # ablations and their variants
     python -m rtmdet.experiments check                # resolve every variant (paper + smoke)
     python -m rtmdet.experiments params > params.yaml # the DVC view of the same list
+    python -m rtmdet.experiments dvc > dvc.yaml
 """
 from __future__ import annotations
 
@@ -332,16 +333,46 @@ def paper_only_rows(exp: Experiment) -> list[dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- DVC view
-def params_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
-    """The ``ablations`` section of params.yaml: what DVC iterates over (one stage each)."""
-    return {name: {"file": str(exp.path.relative_to(ROOT)) if exp.path.is_absolute()
-                   else str(exp.path), "variants": list(exp.variants)}
-            for name, exp in experiments.items()}
+def params_doc(experiments: dict[str, Experiment], profile: str = "smoke") -> dict[str, Any]:
+    """params.yaml: the profile DVC runs Snakemake with, and the ablations (one stage each)."""
+    return {"profile": profile,
+            "ablations": {name: {"file": f"experiments/{name}.yaml", "variants": list(exp.variants)}
+                          for name, exp in experiments.items()}}
+
+
+def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
+    """dvc.yaml: data, one stage per ablation table (its command is the table's Snakemake target,
+    so Snakemake stays the only scheduler) and the index. Code (rtmdet/, workflow/) is a dep:
+    DVC then asks Snakemake, whose own rerun policy decides what really needs recomputing."""
+    smk = "snakemake --profile workflow/profiles/${profile}"
+    code = ["rtmdet", "workflow", "Snakefile", "config/config.yaml"]
+    stages: dict[str, Any] = {"prepare_coco": {
+        "cmd": f"{smk} data/prepared/coco.json",
+        "deps": ["rtmdet/data", "workflow/scripts/prepare_coco.py", "config/config.yaml"],
+        "params": ["profile"],
+        "outs": ["data/prepared/coco.json", "data/synth_coco"]}}
+    for name in experiments:
+        figs = [f"reports/figures/{name}{s}.png" for s in ("", "_loss", "_pr")]
+        stages[f"table_{name}"] = {
+            "cmd": f"{smk} reports/tables/{name}.md",
+            "deps": [f"experiments/{name}.yaml", *code, "data/prepared/coco.json"],
+            "params": ["profile", f"ablations.{name}"],
+            "outs": [f"reports/tables/{name}.md", *figs],
+            "metrics": [{f"reports/tables/{name}.json": {"cache": False}}],
+            "plots": [{f"reports/tables/{name}.csv": {"cache": False, "x": "variant",
+                                                       "y": "ours_AP_mean"}}]}
+    stages["index"] = {
+        "cmd": f"{smk} reports/README.md",
+        "deps": ["rtmdet/report.py", "rtmdet/report_figures.py",
+                 *[f"reports/tables/{n}.json" for n in experiments]],
+        "params": ["profile"],
+        "outs": ["reports/README.md", "reports/figures/speed_accuracy.png"]}
+    return {"stages": stages}
 
 
 def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rtmdet.experiments", description=__doc__.split("\n")[0])
-    p.add_argument("command", choices=["list", "check", "params", "resolve"])
+    p.add_argument("command", choices=["list", "check", "params", "dvc", "resolve"])
     p.add_argument("--dir", default=str(EXPERIMENTS_DIR))
     p.add_argument("--experiment")
     p.add_argument("--variant")
@@ -358,8 +389,9 @@ def _main(argv: list[str] | None = None) -> int:
             print(f"ok: {len(exps)} experiments, "
                   f"{sum(len(e.variants) for e in exps.values())} variants resolve")
         elif args.command == "params":
-            print(PARAMS_HEADER + yaml.safe_dump({"ablations": params_doc(exps)}, sort_keys=False),
-                  end="")
+            print(PARAMS_HEADER + yaml.safe_dump(params_doc(exps), sort_keys=False), end="")
+        elif args.command == "dvc":
+            print(DVC_HEADER + yaml.safe_dump(dvc_doc(exps), sort_keys=False), end="")
         else:
             cfg = resolve(exps[args.experiment], args.variant, args.seed)
             print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
@@ -370,8 +402,13 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 PARAMS_HEADER = """\
-# DVC parameters. The `ablations` list is generated from experiments/*.yaml
-# (python -m rtmdet.experiments params); tests/test_experiments.py fails if it drifts.
+# DVC parameters, generated from experiments/*.yaml by `python -m rtmdet.experiments params`
+# (tests/test_experiments.py fails if it drifts). `profile` picks workflow/profiles/<profile>:
+#   dvc exp run -S profile=paper
+"""
+DVC_HEADER = """\
+# Generated from experiments/*.yaml by `python -m rtmdet.experiments dvc` (checked by
+# tests/test_experiments.py): one stage per ablation table, each calling its Snakemake target.
 """
 
 if __name__ == "__main__":

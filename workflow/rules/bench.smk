@@ -1,5 +1,7 @@
 # Latency of each variant at the run scale (weights do not change latency, so the first seed's
 # config is benchmarked with random weights), and params/FLOPs of every variant at paper scale.
+# cpu_share: train/eval jobs take 1, a benchmark 2; profiles cap the total at 2 (--resources
+# cpu_share=2), so a latency is never measured while another job competes for the CPU.
 
 
 rule bench:
@@ -20,6 +22,7 @@ rule bench:
         mem_mb=res("bench", "mem_mb"),
         gpus=res("bench", "gpus"),
         runtime=res("bench", "runtime"),
+        cpu_share=2,
     log:
         "runs/logs/bench/{ablation}/{variant}.log",
     conda:

@@ -17,6 +17,7 @@ rule eval:
         mem_mb=res("eval", "mem_mb"),
         gpus=res("eval", "gpus"),
         runtime=res("eval", "runtime"),
+        cpu_share=1,
     log:
         "runs/logs/eval/{ablation}/{variant}/seed{seed}.log",
     conda:

@@ -30,7 +30,7 @@ rule report_table:
         "../envs/rtmdet.yaml"
     shell:
         "rtmdet report table {input.experiment} --runs {params.runs} --out reports"
-        " --scale {params.scale} --scale-note '{params.scale_note}' --data {params.data}"
+        " --scale {params.scale} --scale-note {params.scale_note:q} --data {params.data}"
         " {params.mlflow} > {log} 2>&1"
 
 

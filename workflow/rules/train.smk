@@ -47,6 +47,7 @@ rule train:
         mem_mb=res("train", "mem_mb"),
         gpus=res("train", "gpus"),
         runtime=res("train", "runtime"),
+        cpu_share=1,
     log:
         "runs/logs/train/{ablation}/{variant}/seed{seed}.log",
     conda:

@@ -1,0 +1,298 @@
+"""``rtmdet report``: the paper's ablation tables and figures, regenerated from our runs.
+
+    rtmdet report table experiments/kernel_size.yaml --runs runs/kernel_size --out reports \\
+        --scale smoke --scale-note "..." --data synthetic [--mlflow]
+    rtmdet report index reports/tables/*.json --out reports
+
+Every table puts the paper's number next to ours (mean ± std over seeds), the difference, and
+the *direction check*: did the variant move AP the same way relative to its reference as in the
+paper? At smoke scale only the plumbing is meaningful, so each table states the data set,
+schedule, test setting and latency protocol it was made with. Paper cells the sources do not
+give stay 'not found'; params/FLOPs are ours at paper scale (640, COCO classes) whatever the run
+scale, so they are comparable with the paper's at any scale.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .evaluate import FAST_SETTINGS
+from .experiments import Experiment, load_experiment, paper_only_rows, paper_values
+from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .report_figures import plot_losses, plot_speed_accuracy, plot_table
+
+TIE = 0.05          # AP points: a smaller difference is reported as '='
+FIELDS = ("variant", "label", "paper_AP", "ours_AP_mean", "ours_AP_std", "seeds", "delta_AP",
+          "reference", "paper_dir", "ours_dir", "direction", "paper_params_M", "ours_params_M",
+          "paper_flops_G", "ours_flops_G", "paper_latency_ms", "ours_latency_ms", "latency_backend")
+
+
+# ----------------------------------------------------------------------------- collecting
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    m = sum(values) / len(values)
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return m, sd
+
+
+def _num(x: Any) -> float | None:
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _sign(d: float | None) -> str:
+    if d is None:
+        return "n/a"
+    return "=" if abs(d) < TIE else ("↑" if d > 0 else "↓")
+
+
+def collect(exp: Experiment, runs: Path) -> dict[str, dict[str, Any]]:
+    """Per variant: AP of each seed (COCO AP × 100, the paper's unit), latency, complexity."""
+    cx_path = runs / "complexity.json"
+    cx = json.loads(cx_path.read_text())["variants"] if cx_path.exists() else {}
+    out: dict[str, dict[str, Any]] = {}
+    for name in exp.variants:
+        aps, settings = [], set()
+        for ev in sorted((runs / name).glob("seed*/eval.json")):
+            r = json.loads(ev.read_text())
+            aps.append(100.0 * float(r["metrics"]["AP"]))
+            settings.add(r.get("setting", "?"))
+        bench_path = runs / name / "bench.json"
+        bench = json.loads(bench_path.read_text()) if bench_path.exists() else None
+        c = cx.get(name)
+        out[name] = {"aps": aps, "settings": settings, "bench": bench,
+                     "params_M": c["params"]["total"] / 1e6 if c else None,
+                     "flops_G": c["flops"]["total"] / 1e9 if c else None}
+    return out
+
+
+def build_rows(exp: Experiment, runs: Path) -> list[dict[str, Any]]:
+    paper, ours = paper_values(exp), collect(exp, runs)
+    mean = {v: _mean_std(o["aps"])[0] if o["aps"] else None for v, o in ours.items()}
+    rows = []
+    for name, v in exp.variants.items():
+        o, p = ours[name], paper[name]
+        ref = v.compare_to or exp.baseline
+        p_ap, p_ref = _num(p.get("AP")), _num(paper[ref].get("AP"))
+        o_ap, o_ref = mean[name], mean[ref]
+        is_ref = name == ref
+        p_dir = "ref" if is_ref else _sign(p_ap - p_ref if None not in (p_ap, p_ref) else None)
+        o_dir = "ref" if is_ref else _sign(o_ap - o_ref if None not in (o_ap, o_ref) else None)
+        if is_ref:
+            direction = "reference"
+        elif "n/a" in (p_dir, o_dir):
+            direction = "n/a"
+        else:
+            direction = "agrees" if p_dir == o_dir else "differs"
+        b = o["bench"]
+        rows.append({
+            "variant": name, "label": v.label,
+            "paper_AP": p.get("AP", "no paper row") if p else "no paper row",
+            "ours_AP_mean": o_ap, "ours_AP_std": _mean_std(o["aps"])[1] if o["aps"] else None,
+            "seeds": len(o["aps"]), "delta_AP": o_ap - p_ap if None not in (o_ap, p_ap) else None,
+            "reference": ref, "paper_dir": p_dir, "ours_dir": o_dir, "direction": direction,
+            "paper_params_M": p.get("params_M", "—"), "ours_params_M": o["params_M"],
+            "paper_flops_G": p.get("flops_G", "—"), "ours_flops_G": o["flops_G"],
+            "paper_latency_ms": p.get("latency_ms", "—"),
+            "ours_latency_ms": b["latency"]["median_ms"] if b else None,
+            "latency_backend": (f"{b['backend']}/{b['device']}{' fp16' if b['fp16'] else ''}, "
+                                f"{b['size']}px, {b['threads']} thr") if b else "—",
+        })
+    return rows
+
+
+# ----------------------------------------------------------------------------- rendering
+def _fmt(x: Any, digits: int = 1) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _schedule(runs: Path) -> str:
+    """What the runs actually were, read from a run's saved config (not from what we meant)."""
+    import yaml
+    cfgs = sorted(runs.glob("*/seed*/config.yaml"))
+    if not cfgs:
+        return "no runs"
+    c = yaml.safe_load(cfgs[0].read_text())
+    t, d = c["train"], c["data"]
+    iters = f"≤{t['max_iters_per_epoch']} iterations" if t.get("max_iters_per_epoch") else "full epochs"
+    return (f"{t['epochs']} epochs ({iters} each, last {t['stage2_epochs']} in stage 2), batch "
+            f"{t['batch_size']}, {d['img_size']} px, backbone widen {c['model']['backbone']['widen_factor']}"
+            f" (first variant), EMA {'on' if t['ema'] else 'off'}, {t['optimizer']} lr {t['base_lr']} "
+            f"per {t['base_batch_size']}")
+
+
+def render_markdown(exp: Experiment, rows: list[dict[str, Any]], extra: list[dict[str, Any]],
+                    meta: dict[str, Any]) -> str:
+    setting = ("ablation (score 0.05, top 100)" if exp.test_setting == "ablation"
+               else "main (score 0.001, NMS 0.65, top 300)")
+    p = exp.paper
+    lines = [f"# {exp.title} ({exp.paper_ref})", "", exp.description, "",
+             f"- **Data**: {meta['data']} · **scale**: {meta['scale']} — {meta['scale_note']}",
+             f"- **Schedule (ours)**: {meta['schedule']}",
+             f"- **Test setting**: {setting}; paper: {p.setting if p else 'n/a'}",
+             f"- **AP**: COCO box AP (×100), ours mean ± std over seeds; Δ = ours − paper; "
+             f"direction = change vs the reference variant (paper / ours, '=' within {TIE} AP)",
+             f"- **Params/FLOPs**: ours at paper scale (640×640, 80 classes; FLOPs = multiply-adds) "
+             f"vs the paper's; **latency**: paper {p.latency if p and p.latency else 'not given'}; "
+             f"ours as stated per row (forward only, batch 1, median)", "",
+             "| variant | paper AP | ours AP | Δ | direction (paper / ours) | params M (paper / ours) "
+             "| FLOPs G (paper / ours) | latency ms (paper / ours) | our latency backend |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ours = (f"{r['ours_AP_mean']:.1f} ± {r['ours_AP_std']:.1f} (n={r['seeds']})"
+                if r["ours_AP_mean"] is not None else "not run")
+        d = "reference" if r["direction"] == "reference" else (
+            f"{r['paper_dir']} / {r['ours_dir']} — {r['direction']}")
+        lines.append(f"| {r['label']} | {_fmt(r['paper_AP'])} | {ours} | {_fmt(r['delta_AP'])} | {d} "
+                     f"| {_fmt(r['paper_params_M'], 2)} / {_fmt(r['ours_params_M'], 2)} "
+                     f"| {_fmt(r['paper_flops_G'], 2)} / {_fmt(r['ours_flops_G'], 2)} "
+                     f"| {_fmt(r['paper_latency_ms'], 2)} / {_fmt(r['ours_latency_ms'], 2)} "
+                     f"| {r['latency_backend']} |")
+    for r in extra:
+        lines.append(f"| {r['label']} | {_fmt(r.get('AP'))} | not run: {r['reason']} | — | — "
+                     f"| {_fmt(r.get('params_M', '—'), 2)} / — | {_fmt(r.get('flops_G', '—'), 2)} / — "
+                     f"| {_fmt(r.get('latency_ms', '—'), 2)} / — | — |")
+    agree = sum(r["direction"] == "agrees" for r in rows)
+    checked = sum(r["direction"] in ("agrees", "differs") for r in rows)
+    lines += ["", f"Direction agrees with the paper for {agree} of {checked} comparable variants.",
+              "", f"Paper numbers: `paper/{p.csv}` (confidence per row there)." if p else "",
+              "", f"![{exp.name}](../figures/{exp.name}.png)", "",
+              f"Training loss: ![loss](../figures/{exp.name}_loss.png) · precision-recall of "
+              f"`{exp.baseline}`: ![pr](../figures/{exp.name}_pr.png)", ""]
+    return "\n".join(lines)
+
+
+def render_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: "" if r[k] is None else r[k] for k in FIELDS})
+    return buf.getvalue()
+
+
+def copy_pr_curve(exp: Experiment, runs: Path, path: Path) -> None:
+    curves = sorted((runs / exp.baseline).glob("seed*/pr_curve.png"))
+    if not curves:
+        raise FileNotFoundError(f"{runs / exp.baseline}/seed*/pr_curve.png")
+    atomic_write_bytes(path, curves[0].read_bytes())
+
+
+def write_table(exp: Experiment, runs: Path, out: Path, scale: str, scale_note: str,
+                data: str) -> dict[str, Any]:
+    rows, extra = build_rows(exp, runs), paper_only_rows(exp)
+    for name, o in collect(exp, runs).items():
+        wrong = o["settings"] - {exp.test_setting}
+        if wrong:  # the paper's main and ablation settings must never be mixed in one table
+            raise ValueError(f"{runs / name}: evaluated in the {wrong} setting, table needs "
+                             f"{exp.test_setting!r}")
+    meta = {"data": "synthetic COCO-format set (embedded generator)" if data == "synthetic"
+            else "COCO 2017 (train2017 / val2017)", "scale": scale, "scale_note": scale_note,
+            "schedule": _schedule(runs)}
+    tables, figures = out / "tables", out / "figures"
+    atomic_write_text(tables / f"{exp.name}.md", render_markdown(exp, rows, extra, meta))
+    atomic_write_text(tables / f"{exp.name}.csv", render_csv(rows))
+    plot_table(exp, rows, figures / f"{exp.name}.png", scale)
+    plot_losses(exp, runs, figures / f"{exp.name}_loss.png")
+    copy_pr_curve(exp, runs, figures / f"{exp.name}_pr.png")
+    summary = {"ablation": exp.name, "title": exp.title, "paper_ref": exp.paper_ref,
+               "test_setting": exp.test_setting, **meta,
+               "ablation_settings": FAST_SETTINGS if exp.test_setting == "ablation" else None,
+               "direction_agrees": sum(r["direction"] == "agrees" for r in rows),
+               "direction_checked": sum(r["direction"] in ("agrees", "differs") for r in rows),
+               "rows": rows, "paper_only": extra}
+    atomic_write_json(tables / f"{exp.name}.json", summary)
+    return summary
+
+
+# ----------------------------------------------------------------------------- MLflow
+def link_mlflow(exp: Experiment, summary: dict[str, Any], table: Path) -> str:
+    """Nest every run of the ablation under one parent run (created once, found by tag), and
+    attach the table to it; jobs are separate processes, so nesting happens here, afterwards."""
+    from .tracking import _mlflow
+    mlflow = _mlflow()
+    client = mlflow.tracking.MlflowClient()
+    e = client.get_experiment_by_name(exp.name) or client.get_experiment(
+        client.create_experiment(exp.name))
+    found = client.search_runs([e.experiment_id], "tags.job = 'ablation'", max_results=1)
+    parent = found[0].info.run_id if found else client.create_run(
+        e.experiment_id, run_name=exp.name, tags={"job": "ablation", "ablation": exp.name}).info.run_id
+    for run in client.search_runs([e.experiment_id], "tags.job != 'ablation'", max_results=5000):
+        client.set_tag(run.info.run_id, "mlflow.parentRunId", parent)
+    client.log_metric(parent, "direction_agrees", summary["direction_agrees"])
+    client.log_artifact(parent, str(table))
+    client.set_terminated(parent)
+    return parent
+
+
+# ----------------------------------------------------------------------------- index
+def write_index(summaries: list[dict[str, Any]], out: Path) -> Path:
+    """reports/README.md: one section per table (setting, direction check, links, figure)."""
+    sizes = next((s for s in summaries if s["ablation"] == "model_sizes"), None)
+    lines = ["# RTMDet ablations: reproduced tables and figures", "",
+             "Generated by `rtmdet report` from the runs of the Snakemake pipeline "
+             "(`snakemake ablation_tables`, `make tables`); do not edit by hand. Each table states "
+             "its data set, schedule, test setting and latency protocol. Paper numbers come from "
+             "`paper/*.csv`; cells the sources do not give are 'not found'.", ""]
+    scales = sorted({(s["scale"], s["data"]) for s in summaries})
+    for scale, data in scales:
+        lines.append(f"- scale **{scale}** on {data}")
+    if any(s["scale"] == "smoke" for s in summaries):
+        lines += ["", "> **Smoke scale**: every variant is trained for a handful of iterations on "
+                  "synthetic data to prove the pipeline end to end. Its AP and directions carry no "
+                  "evidence about the paper's claims; params/FLOPs (at paper scale) do."]
+    lines += ["", "| table | paper | test setting | variants | direction agrees | files |",
+              "|---|---|---|---|---|---|"]
+    for s in summaries:
+        n = s["ablation"]
+        lines.append(f"| [{s['title']}](tables/{n}.md) | {s['paper_ref']} | {s['test_setting']} "
+                     f"| {len(s['rows'])} | {s['direction_agrees']}/{s['direction_checked']} "
+                     f"| [md](tables/{n}.md) · [csv](tables/{n}.csv) · [json](tables/{n}.json) · "
+                     f"[figure](figures/{n}.png) · [loss](figures/{n}_loss.png) · "
+                     f"[PR](figures/{n}_pr.png) |")
+    if sizes:
+        lines += ["", "## Speed vs accuracy (Fig. 1)", "",
+                  "![speed-accuracy](figures/speed_accuracy.png)"]
+    for s in summaries:
+        n = s["ablation"]
+        lines += ["", f"## {s['title']} ({s['paper_ref']})", "", f"[table](tables/{n}.md)", "",
+                  f"![{n}](figures/{n}.png)"]
+    plot_speed_accuracy(sizes or {"rows": [], "scale": "-", "data": "-"},
+                        out / "figures" / "speed_accuracy.png")
+    return atomic_write_text(out / "README.md", "\n".join(lines) + "\n")
+
+
+# ----------------------------------------------------------------------------- CLI
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="report_command", required=True, metavar="WHAT")
+    t = sub.add_parser("table", help="one ablation's table (md/csv/json) and figures")
+    t.add_argument("experiment", help="experiments/<name>.yaml")
+    t.add_argument("--runs", required=True, help="runs/<name> (variant/seed*/eval.json, ...)")
+    t.add_argument("--out", default="reports")
+    t.add_argument("--scale", required=True, help="scale name stated on the table")
+    t.add_argument("--scale-note", default="", help="one line describing the scale")
+    t.add_argument("--data", choices=["synthetic", "coco"], required=True)
+    t.add_argument("--mlflow", action="store_true", help="nest the runs under a parent run")
+    i = sub.add_parser("index", help="reports/README.md and the speed-accuracy figure")
+    i.add_argument("tables", nargs="+", help="reports/tables/<name>.json files")
+    i.add_argument("--out", default="reports")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.report_command == "table":
+        exp = load_experiment(args.experiment)
+        summary = write_table(exp, Path(args.runs), out, args.scale, args.scale_note, args.data)
+        print(f"wrote {out}/tables/{exp.name}.{{md,csv,json}} and figures "
+              f"(direction agrees {summary['direction_agrees']}/{summary['direction_checked']})")
+        if args.mlflow:
+            print(f"mlflow parent run {link_mlflow(exp, summary, out / 'tables' / f'{exp.name}.md')}")
+    else:
+        summaries = [json.loads(Path(t).read_text()) for t in args.tables]
+        print(f"wrote {write_index(summaries, out)}")
+    return 0

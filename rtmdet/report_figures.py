@@ -1,0 +1,100 @@
+"""Figures of ``rtmdet report``: per-ablation AP/latency plots, training curves, and the
+speed-accuracy figure of the model sizes (the paper's Fig. 1, ours next to the paper's)."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from .experiments import Experiment
+from .io import atomic_write_bytes
+
+
+def _num(x: Any) -> float | None:
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _savefig(fig: Any, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_table(exp: Experiment, rows: list[dict[str, Any]], path: Path, scale: str) -> None:
+    """Left: our AP per variant (mean ± std) with the paper's AP on a second axis. Right: AP vs our
+    latency (the speed-accuracy view of the ablation)."""
+    plt = _plt()
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    x = range(len(rows))
+    ours = [r["ours_AP_mean"] or 0.0 for r in rows]
+    a.bar(x, ours, yerr=[r["ours_AP_std"] or 0.0 for r in rows], color="tab:blue", alpha=.7,
+          label=f"ours ({scale})")
+    a.set_xticks(list(x), [r["variant"] for r in rows], rotation=30, ha="right")
+    a.set_ylabel("ours AP")
+    a2 = a.twinx()
+    px = [(i, r["paper_AP"]) for i, r in enumerate(rows) if _num(r["paper_AP"]) is not None]
+    a2.plot([i for i, _ in px], [v for _, v in px], "r*", ms=12, label="paper")
+    a2.set_ylabel("paper AP", color="r")
+    a.set_title(f"{exp.paper_ref}: AP per variant")
+    for r in rows:
+        if r["ours_latency_ms"] is not None:
+            b.scatter(r["ours_latency_ms"], r["ours_AP_mean"] or 0.0)
+            b.annotate(r["variant"], (r["ours_latency_ms"], r["ours_AP_mean"] or 0.0), fontsize=8)
+    backend = next((r["latency_backend"] for r in rows if r["latency_backend"] != "—"), "")
+    b.set(xlabel=f"our latency, ms ({backend})", ylabel="ours AP", title="AP vs latency (ours)")
+    fig.tight_layout()
+    _savefig(fig, path)
+    plt.close(fig)
+
+
+def plot_losses(exp: Experiment, runs: Path, path: Path) -> None:
+    plt = _plt()
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in exp.variants:
+        files = sorted((runs / name).glob("seed*/metrics.csv"))
+        if files:
+            with files[0].open() as f:
+                hist = list(csv.DictReader(f))
+            ax.plot([int(h["global_iter"]) for h in hist], [float(h["loss"]) for h in hist],
+                    label=name, lw=1)
+    ax.set(xlabel="iteration", ylabel="total loss", title=f"{exp.name}: training loss (first seed)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _savefig(fig, path)
+    plt.close(fig)
+
+
+def plot_speed_accuracy(summary: dict[str, Any], path: Path) -> None:
+    """Fig. 1: AP vs latency per model size — the paper's (TensorRT FP16 on an RTX 3090) and ours
+    (the backend in the label) side by side; the two latency axes are different machines."""
+    plt = _plt()
+    rows = summary["rows"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    pts = [(r["paper_latency_ms"], r["paper_AP"], r["variant"]) for r in rows
+           if _num(r["paper_latency_ms"]) is not None and _num(r["paper_AP"]) is not None]
+    a.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="tab:red")
+    for x, y, n in pts:
+        a.annotate(n, (x, y), fontsize=8)
+    a.set(xlabel="latency, ms (RTX 3090, TensorRT FP16)", ylabel="COCO AP", title="paper")
+    ours = [(r["ours_latency_ms"], r["ours_AP_mean"], r["variant"]) for r in rows
+            if r["ours_latency_ms"] is not None and r["ours_AP_mean"] is not None]
+    b.plot([p[0] for p in ours], [p[1] for p in ours], "o-", color="tab:blue")
+    for x, y, n in ours:
+        b.annotate(n, (x, y), fontsize=8)
+    backend = next((r["latency_backend"] for r in rows if r["latency_backend"] != "—"), "")
+    b.set(xlabel=f"latency, ms ({backend})", ylabel="AP",
+          title=f"ours ({summary['scale']} scale, {summary['data'].split(' (')[0]})")
+    fig.suptitle("Speed vs accuracy of RTMDet tiny…x")
+    fig.tight_layout()
+    _savefig(fig, path)
+    plt.close(fig)
