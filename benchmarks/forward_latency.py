@@ -3,8 +3,9 @@
 Usage: ``python benchmarks/forward_latency.py [--models rtmdet-tiny rtmdet-s] [--runs 30]
 [--threads 2] [--out benchmarks/results/forward_latency.json]``
 
-Both backends run in the same process on the same input and the same (random, BatchNorm-
-calibrated) weights. To keep the ORT/torch ratio fair when the machine's load drifts, the two
+Three runners share the process, the input and the (random, BatchNorm-calibrated) weights:
+torch plain eval, torch with BatchNorm folded and channels-last (``rtmdet.fuse``), and
+onnxruntime. To keep the ratios fair when the machine's load drifts, they
 are timed in alternating blocks (each block starts with one discarded call that absorbs the
 switch between thread pools), and the median is taken over all blocks. The official
 mmdetection figures from issue 10 (same machine class) are printed beside ours for context;
@@ -30,8 +31,10 @@ from rtmdet.export import calibrate_bn, export_onnx  # noqa: E402
 from rtmdet.io import atomic_write_json  # noqa: E402
 
 # Official mmdetection 3.3.0 on this machine class (issue 10): plain eval and onnxruntime, ms.
-OFFICIAL_MS = {"rtmdet-tiny": {"torch": (169, 172), "onnxruntime": (104, 111)},
-               "rtmdet-s": {"torch": (287, 293), "onnxruntime": (178, 188)}}
+OFFICIAL_MS = {"rtmdet-tiny": {"torch": (169, 172), "torch_fused_cl": (123, 125),
+                               "onnxruntime": (104, 111)},
+               "rtmdet-s": {"torch": (287, 293), "torch_fused_cl": (209, 210),
+                            "onnxruntime": (178, 188)}}
 
 
 def measure(name: str, size: int, runs: int, warmup: int, threads: int, block: int,
@@ -42,7 +45,9 @@ def measure(name: str, size: int, runs: int, warmup: int, threads: int, block: i
     onnx_path = work_dir / f"{name}-{size}-{model_hash(model, str(size))}.onnx"
     if not onnx_path.exists():
         export_onnx(model, onnx_path, size)
-    runners = {"torch": torch_runner(model, x, "cpu", False),
+    runners = {"torch": torch_runner(model, x, "cpu", False, fuse=False),
+               "torch_fused_cl": torch_runner(model, x, "cpu", False, fuse=True,
+                                              channels_last=True),
                "onnxruntime": ort_runner(onnx_path, x, "cpu", threads)}
     for r in runners.values():
         time_runner(r, 0, warmup)
@@ -54,6 +59,7 @@ def measure(name: str, size: int, runs: int, warmup: int, threads: int, block: i
     row = {"model": name, "params": count_params(model)["total"],
            **{k: summarize(v) for k, v in times.items()}}
     row["ratio_ort_torch"] = row["onnxruntime"]["median_ms"] / row["torch"]["median_ms"]
+    row["ratio_fused_torch"] = row["torch_fused_cl"]["median_ms"] / row["torch"]["median_ms"]
     return row
 
 
@@ -79,15 +85,17 @@ def main() -> int:
     print(f"\nforward_raw latency, {args.size}x{args.size}, batch 1, fp32, {args.threads} threads, "
           f"median (p90) of {args.runs} runs after {args.warmup} warm-up; {env['cpu']} "
           f"({env['logical_cpus']} CPUs), load avg {load}")
-    head = f"{'model':<13}{'torch ms':>18}{'onnxruntime ms':>20}{'ORT/torch':>11}" \
-           f"{'official torch':>17}{'official ORT':>15}"
+    cols = [("torch", "torch ms"), ("torch_fused_cl", "fused+CL ms"), ("onnxruntime", "ORT ms")]
+    head = (f"{'model':<13}" + "".join(f"{c:>17}" for _, c in cols)
+            + f"{'ORT/torch':>11}{'fused/torch':>13}   official torch / fused+CL / ORT")
     print(head + "\n" + "-" * len(head))
     for r in rows:
         off = OFFICIAL_MS.get(r["model"], {})
-        fmt = lambda k: f"{r[k]['median_ms']:.1f} ({r[k]['p90_ms']:.1f})"  # noqa: E731
-        rng = lambda k: "{}–{}".format(*off[k]) if k in off else "—"  # noqa: E731
-        print(f"{r['model']:<13}{fmt('torch'):>18}{fmt('onnxruntime'):>20}"
-              f"{r['ratio_ort_torch']:>11.3f}{rng('torch'):>17}{rng('onnxruntime'):>15}")
+        cells = "".join(f"{r[k]['median_ms']:.1f} ({r[k]['p90_ms']:.0f})".rjust(17)
+                        for k, _ in cols)
+        ref = " / ".join("{}–{}".format(*off[k]) if k in off else "—" for k, _ in cols)
+        print(f"{r['model']:<13}{cells}{r['ratio_ort_torch']:>11.3f}"
+              f"{r['ratio_fused_torch']:>13.3f}   {ref}")
     atomic_write_json(args.out, {
         "benchmark": "forward_latency", "started": started, "size": args.size, "batch": 1,
         "runs": args.runs, "warmup": args.warmup, "block": args.block, "threads": args.threads,

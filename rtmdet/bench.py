@@ -61,21 +61,31 @@ def model_hash(model: nn.Module, extra: str = "") -> str:
 
 
 # ----------------------------------------------------------------------------- runners
-def torch_runner(model: nn.Module, x: torch.Tensor, device: str, fp16: bool) -> Runner:
+def torch_runner(model: nn.Module, x: torch.Tensor, device: str, fp16: bool,
+                 fuse: bool = True, channels_last: bool = False) -> Runner:
+    """``fuse`` folds BatchNorm into the convs (as onnxruntime and TensorRT do in their graph
+    optimisers, so the backends compare like for like); ``channels_last`` runs NHWC."""
     if device == "cuda" and not torch.cuda.is_available():
         raise Unavailable("torch sees no CUDA GPU")
     if fp16 and device != "cuda":
         raise Unavailable("FP16 needs --device cuda")
+    if fuse:
+        from .fuse import fuse_model
+        model = fuse_model(model)
     model = model.to(device).eval()
     x = x.to(device)
     if fp16:
         model, x = model.half(), x.half()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
 
     def step() -> Any:
         with torch.inference_mode():
             return model.forward_raw(x)
     stream = torch.cuda.current_stream() if device == "cuda" else None
-    return Runner(step, "torch", device, fp16, stream)
+    return Runner(step, "torch", device, fp16, stream,
+                  {"torch_fused_bn": fuse, "channels_last": channels_last})
 
 
 def ort_runner(onnx_path: Path, x: torch.Tensor, device: str, threads: int) -> Runner:
@@ -218,14 +228,15 @@ def _candidates(backend: str, device: str, fp16: bool) -> list[tuple[str, str, b
 
 
 def make_runner(model: nn.Module, x: torch.Tensor, backend: str, device: str, fp16: bool,
-                threads: int, work_dir: Path, tag: str) -> tuple[Runner, list[str]]:
+                threads: int, work_dir: Path, tag: str, fuse: bool = True,
+                channels_last: bool = False) -> tuple[Runner, list[str]]:
     """The runner for the request, or for the best fallback; also the fallback messages."""
     notes: list[str] = []
     onnx_path = work_dir / f"{tag}.onnx"
     for b, d, h in _candidates(backend, device, fp16):
         try:
             if b == "torch":
-                return torch_runner(model, x, d, h), notes
+                return torch_runner(model, x, d, h, fuse, channels_last), notes
             if not onnx_path.exists():
                 from .export import export_onnx
                 export_onnx(model.cpu().float(), onnx_path, x.shape[-1], x.shape[0])
@@ -242,8 +253,8 @@ def make_runner(model: nn.Module, x: torch.Tensor, backend: str, device: str, fp
 
 def benchmark(model: nn.Module, name: str, backend: str = "torch", device: str = "cpu",
               fp16: bool = False, size: int = 640, batch: int = 1, runs: int = 30,
-              warmup: int = 10, threads: int = 2, work_dir: str | Path = "runs/bench"
-              ) -> dict[str, Any]:
+              warmup: int = 10, threads: int = 2, work_dir: str | Path = "runs/bench",
+              fuse: bool = True, channels_last: bool = False) -> dict[str, Any]:
     """Latency of ``model.forward_raw`` on a (batch, 3, size, size) input, plus environment
     and complexity, as a JSON-ready dict."""
     from . import envinfo
@@ -254,7 +265,8 @@ def benchmark(model: nn.Module, name: str, backend: str = "torch", device: str =
     cx = complexity(model, size)
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
     tag = f"{name}-{size}-b{batch}-{model_hash(model, f'{size}|{batch}')}"
-    runner, notes = make_runner(model, x, backend, device, fp16, threads, Path(work_dir), tag)
+    runner, notes = make_runner(model, x, backend, device, fp16, threads, Path(work_dir), tag,
+                                fuse, channels_last)
     times = time_runner(runner, runs, warmup)
     info = {k: v for k, v in runner.info.items() if k != "buffers"}
     return {"model": name, "requested": {"backend": backend, "device": device, "fp16": fp16},
@@ -278,6 +290,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     lat.add_argument("--fp16", action="store_true", default=None, help="half precision (GPU)")
     for opt in ("size", "batch", "runs", "warmup", "threads"):
         lat.add_argument(f"--{opt}", type=int, help=f"default: bench.{opt}")
+    lat.add_argument("--no-fuse", dest="fuse", action="store_false",
+                     help="torch: keep BatchNorm layers (default: folded into the convs)")
+    lat.add_argument("--channels-last", action="store_true", help="torch: NHWC memory format")
     lat.add_argument("--out", help="write the JSON result here (atomically)")
     lat.add_argument("--work-dir", default="runs/bench", help="ONNX files and TensorRT engines")
     lat.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
@@ -293,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
     res = benchmark(model, cfg.name, pick(args.backend, b.backend), pick(args.device, b.device),
                     pick(args.fp16, b.fp16), pick(args.size, b.size), pick(args.batch, b.batch),
                     pick(args.runs, b.runs), pick(args.warmup, b.warmup),
-                    pick(args.threads, b.threads), args.work_dir)
+                    pick(args.threads, b.threads), args.work_dir, args.fuse, args.channels_last)
     res["config"] = args.config
     lat = res["latency"]
     print(f"{res['model']} {res['backend']}/{res['device']}{' fp16' if res['fp16'] else ''} "
