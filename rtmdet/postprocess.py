@@ -11,6 +11,29 @@ def flatten_levels(maps: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([m.permute(0, 2, 3, 1).reshape(m.shape[0], -1, m.shape[1]) for m in maps], 1)
 
 
+def level_bounds(maps: list[torch.Tensor]) -> list[int]:
+    """Start offsets of each level in the flattened prior order, plus the total."""
+    return torch.tensor([0] + [m.shape[-2] * m.shape[-1] for m in maps]).cumsum(0).tolist()
+
+
+def select_candidates(scores: torch.Tensor, bounds: list[int], score_thr: float, nms_pre: int
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Multi-label candidates of one image: per level, the (prior, class) pairs of ``scores``
+    (P, C) above ``score_thr``, best ``nms_pre`` of them. Returns prior indices (over all
+    levels), scores and labels; shared by the detection, instance and rotated heads."""
+    idx_l, score_l, label_l = [], [], []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        level = scores[lo:hi]
+        valid = torch.nonzero(level > score_thr)                  # (k, 2): prior, class
+        vals = level[valid[:, 0], valid[:, 1]]
+        vals, order = torch.sort(vals, descending=True, stable=True)
+        valid = valid[order[:nms_pre]]
+        idx_l.append(valid[:, 0] + lo)
+        score_l.append(vals[:nms_pre])
+        label_l.append(valid[:, 1])
+    return torch.cat(idx_l), torch.cat(score_l), torch.cat(label_l)
+
+
 @torch.no_grad()
 def postprocess(cls_scores: list[torch.Tensor], bbox_preds: list[torch.Tensor],
                 strides: tuple[int, ...], img_shape: tuple[int, int], score_thr: float = 0.001,
@@ -25,23 +48,13 @@ def postprocess(cls_scores: list[torch.Tensor], bbox_preds: list[torch.Tensor],
     """
     sizes = [tuple(m.shape[-2:]) for m in cls_scores]
     priors, _ = make_priors(sizes, strides, cls_scores[0].device, bbox_preds[0].dtype)
-    level_ranges = torch.tensor([0] + [h * w for h, w in sizes]).cumsum(0).tolist()
+    bounds = level_bounds(cls_scores)
     scores_all = flatten_levels(cls_scores).sigmoid()
     dists_all = flatten_levels(bbox_preds)
     results = []
     for img in range(scores_all.shape[0]):
-        boxes_l, scores_l, labels_l = [], [], []
-        for lo, hi in zip(level_ranges[:-1], level_ranges[1:]):
-            scores = scores_all[img, lo:hi]
-            valid = torch.nonzero(scores > score_thr)            # (k, 2): prior, class
-            vals = scores[valid[:, 0], valid[:, 1]]
-            vals, order = torch.sort(vals, descending=True, stable=True)
-            vals, valid = vals[:nms_pre], valid[order[:nms_pre]]
-            prior_idx = valid[:, 0] + lo
-            boxes_l.append(distance2bbox(priors[prior_idx], dists_all[img, prior_idx], img_shape))
-            scores_l.append(vals)
-            labels_l.append(valid[:, 1])
-        boxes, scores, labels = torch.cat(boxes_l), torch.cat(scores_l), torch.cat(labels_l)
+        prior_idx, scores, labels = select_candidates(scores_all[img], bounds, score_thr, nms_pre)
+        boxes = distance2bbox(priors[prior_idx], dists_all[img, prior_idx], img_shape)
         nonempty = (boxes[:, 2] - boxes[:, 0] > 0) & (boxes[:, 3] - boxes[:, 1] > 0)
         boxes, scores, labels = boxes[nonempty], scores[nonempty], labels[nonempty]
         keep = batched_nms(boxes, scores, labels, iou_thr, use_torchvision)[:max_per_img]

@@ -12,7 +12,7 @@ import torch
 
 from ..boxes import batched_nms, distance2bbox, make_priors
 from ..masks import dynamic_mask_logits, logits_to_masks
-from ..postprocess import flatten_levels
+from ..postprocess import flatten_levels, level_bounds, select_candidates
 from .cspnext import CSPNeXt
 from .detector import RTMDet
 from .ins_head import RTMDetInsHead
@@ -53,24 +53,6 @@ class RTMDetIns(RTMDet):
                                use_torchvision)
 
 
-def _select_candidates(scores: torch.Tensor, level_ranges: list[int], score_thr: float,
-                       nms_pre: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per level, (prior, class) pairs above ``score_thr``, best ``nms_pre`` of them.
-
-    Returns prior indices (over all levels), scores and labels."""
-    idx_l, score_l, label_l = [], [], []
-    for lo, hi in zip(level_ranges[:-1], level_ranges[1:]):
-        level = scores[lo:hi]
-        valid = torch.nonzero(level > score_thr)
-        vals = level[valid[:, 0], valid[:, 1]]
-        vals, order = torch.sort(vals, descending=True, stable=True)
-        valid = valid[order[:nms_pre]]
-        idx_l.append(valid[:, 0] + lo)
-        score_l.append(vals[:nms_pre])
-        label_l.append(valid[:, 1])
-    return torch.cat(idx_l), torch.cat(score_l), torch.cat(label_l)
-
-
 @torch.no_grad()
 def ins_postprocess(cls_scores: list[torch.Tensor], bbox_preds: list[torch.Tensor],
                     kernel_preds: list[torch.Tensor], mask_feats: torch.Tensor,
@@ -81,14 +63,14 @@ def ins_postprocess(cls_scores: list[torch.Tensor], bbox_preds: list[torch.Tenso
     """Raw Ins head outputs → per-image detections with masks (see module docstring)."""
     sizes = [tuple(m.shape[-2:]) for m in cls_scores]
     points, point_strides = make_priors(sizes, strides, cls_scores[0].device, bbox_preds[0].dtype)
-    level_ranges = torch.tensor([0] + [h * w for h, w in sizes]).cumsum(0).tolist()
+    level_ranges = level_bounds(cls_scores)
     scores_all = flatten_levels(cls_scores).sigmoid()
     dists_all = flatten_levels(bbox_preds)
     kernels_all = flatten_levels(kernel_preds)
     mask_stride = strides[0]
     results = []
     for img in range(scores_all.shape[0]):
-        prior_idx, scores, labels = _select_candidates(scores_all[img], level_ranges,
+        prior_idx, scores, labels = select_candidates(scores_all[img], level_ranges,
                                                        score_thr, nms_pre)
         boxes = distance2bbox(points[prior_idx], dists_all[img, prior_idx], img_shape)
         nonempty = (boxes[:, 2] - boxes[:, 0] > 0) & (boxes[:, 3] - boxes[:, 1] > 0)

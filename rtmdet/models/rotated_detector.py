@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..boxes import make_priors
-from ..postprocess import flatten_levels
+from ..postprocess import flatten_levels, level_bounds, select_candidates
 from ..rotated import batched_rotated_nms
 from .cspnext import CSPNeXt
 from .detector import RTMDet
@@ -60,24 +60,14 @@ def rotated_postprocess(cls_scores: list[torch.Tensor], bbox_preds: list[torch.T
     class-wise rotated NMS, keep the ``max_per_img`` best. Sorted by descending score."""
     sizes = [tuple(m.shape[-2:]) for m in cls_scores]
     priors, _ = make_priors(sizes, strides, cls_scores[0].device, bbox_preds[0].dtype)
-    bounds = torch.tensor([0] + [h * w for h, w in sizes]).cumsum(0).tolist()
+    bounds = level_bounds(cls_scores)
     scores_all = flatten_levels(cls_scores).sigmoid()
     dists_all = flatten_levels(bbox_preds)
     angles_all = flatten_levels(angle_preds)[..., 0]
     results = []
     for img in range(scores_all.shape[0]):
-        boxes_l, scores_l, labels_l = [], [], []
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            scores = scores_all[img, lo:hi]
-            valid = torch.nonzero(scores > score_thr)                # (k, 2): prior, class
-            vals = scores[valid[:, 0], valid[:, 1]]
-            vals, order = torch.sort(vals, descending=True, stable=True)
-            vals, valid = vals[:nms_pre], valid[order[:nms_pre]]
-            idx = valid[:, 0] + lo
-            boxes_l.append(distance2rbox(priors[idx], dists_all[img, idx], angles_all[img, idx]))
-            scores_l.append(vals)
-            labels_l.append(valid[:, 1])
-        boxes, scores, labels = torch.cat(boxes_l), torch.cat(scores_l), torch.cat(labels_l)
+        idx, scores, labels = select_candidates(scores_all[img], bounds, score_thr, nms_pre)
+        boxes = distance2rbox(priors[idx], dists_all[img, idx], angles_all[img, idx])
         if min_size is not None:
             ok = (boxes[:, 2] > min_size) & (boxes[:, 3] > min_size)
             boxes, scores, labels = boxes[ok], scores[ok], labels[ok]
