@@ -343,7 +343,9 @@ def params_doc(experiments: dict[str, Experiment], profile: str = "smoke") -> di
 def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
     """dvc.yaml: data, one stage per ablation table (its command is the table's Snakemake target,
     so Snakemake stays the only scheduler) and the index. Code (rtmdet/, workflow/) is a dep:
-    DVC then asks Snakemake, whose own rerun policy decides what really needs recomputing."""
+    DVC then asks Snakemake, whose own rerun policy decides what really needs recomputing.
+    Reports are ``cache: false`` outs: versioned in git (readable on the forge), hashed by DVC;
+    the generated data is cached by DVC and ignored by git."""
     smk = "snakemake --profile workflow/profiles/${profile}"
     code = ["rtmdet", "workflow", "Snakefile", "config/config.yaml"]
     stages: dict[str, Any] = {"prepare_coco": {
@@ -357,7 +359,7 @@ def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
             "cmd": f"{smk} reports/tables/{name}.md",
             "deps": [f"experiments/{name}.yaml", *code, "data/prepared/coco.json"],
             "params": ["profile", f"ablations.{name}"],
-            "outs": [f"reports/tables/{name}.md", *figs],
+            "outs": [{o: {"cache": False}} for o in (f"reports/tables/{name}.md", *figs)],
             "metrics": [{f"reports/tables/{name}.json": {"cache": False}}],
             "plots": [{f"reports/tables/{name}.csv": {"cache": False, "x": "variant",
                                                        "y": "ours_AP_mean"}}]}
@@ -366,7 +368,8 @@ def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
         "deps": ["rtmdet/report.py", "rtmdet/report_figures.py",
                  *[f"reports/tables/{n}.json" for n in experiments]],
         "params": ["profile"],
-        "outs": ["reports/README.md", "reports/figures/speed_accuracy.png"]}
+        "outs": [{o: {"cache": False}}
+                 for o in ("reports/README.md", "reports/figures/speed_accuracy.png")]}
     return {"stages": stages}
 
 

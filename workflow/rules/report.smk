@@ -5,7 +5,7 @@ rule report_table:
     """Markdown + CSV + JSON table and PNG figures of one ablation: paper | ours mean±std | Δ |
     direction, with params/FLOPs at paper scale and latency with the backend used."""
     input:
-        experiment="experiments/{ablation}.yaml",
+        experiment=lambda w: EXPERIMENTS[w.ablation].path,
         evals=lambda w: run_files(w.ablation, "eval.json"),
         configs=lambda w: run_files(w.ablation, "config.yaml"),
         metrics=lambda w: run_files(w.ablation, "metrics.csv"),

@@ -1,0 +1,136 @@
+"""The Snakemake/DVC pipeline: lint, dry-run of every ablation, and a reduced smoke DAG run end to
+end (two kernel-size variants, a few iterations at 96 px) through the report, in a temp folder."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rtmdet.experiments import list_experiments
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SNAKEMAKE = [str(BIN / "snakemake")] if (BIN / "snakemake").exists() else [sys.executable, "-m", "snakemake"]
+EXPERIMENTS = list_experiments(ROOT / "experiments")
+ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
+       "OMP_NUM_THREADS": "1", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def _smk(*args: str, cwd: Path = ROOT, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), *args], cwd=cwd, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _workdir(tmp: Path, **changes) -> Path:
+    """A scratch working directory with its own config/config.yaml (the repo's, changed)."""
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    cfg.update(changes)
+    (tmp / "config").mkdir(parents=True, exist_ok=True)
+    (tmp / "config/config.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp
+
+
+def test_lint_is_clean():
+    r = _smk("--lint", "--profile", str(ROOT / "workflow/profiles/smoke"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Congratulations" in r.stdout + r.stderr
+
+
+def test_dry_run_lists_every_ablation_and_variant(tmp_path):
+    r = _smk("-n", "--cores", "2", "-d", str(_workdir(tmp_path)), "ablation_tables")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    for name, exp in EXPERIMENTS.items():
+        assert f"reports/tables/{name}.md" in out
+        for v in exp.variants:
+            assert f"runs/{name}/{v}/seed0/final.pt" in out
+            assert f"runs/{name}/{v}/seed1/final.pt" not in out    # smoke: one seed
+    n_variants = sum(len(e.variants) for e in EXPERIMENTS.values())
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["train"] == counts["eval"] == counts["bench"] == n_variants
+    assert counts["report_table"] == len(EXPERIMENTS)
+
+
+def test_paper_profile_runs_three_seeds(tmp_path):
+    r = _smk("reports/tables/kernel_size.md", "-n", "--cores", "2", "-d", str(_workdir(tmp_path)),
+             "--config", "scale=paper", "ablations=[kernel_size]")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert all(f"runs/kernel_size/k3/seed{s}/final.pt" in out for s in (0, 1, 2))
+
+
+def test_bad_config_is_rejected_by_the_schema(tmp_path):
+    r = _smk("-n", "--cores", "1", "-d", str(_workdir(tmp_path, data_source="imagenet")),
+             "ablation_tables")
+    assert r.returncode != 0
+    assert "data_source" in r.stdout + r.stderr
+
+
+def test_dvc_lists_the_same_stages():
+    r = subprocess.run([str(BIN / "dvc"), "stage", "list", "--name-only"], cwd=ROOT, env=ENV,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    stages = set(r.stdout.split())
+    assert {f"table_{n}" for n in EXPERIMENTS} | {"prepare_coco", "index"} == stages
+
+
+CI_SCALE = {
+    "description": "CI scale: widths x0.125, 96 px, 2 epochs x 2 iterations",
+    "num_seeds": 1, "width_mult": 0.125,
+    "overrides": {"data.img_size": 96, "data.num_workers": 0, "train.epochs": 2,
+                  "train.flat_epochs": 1, "train.stage2_epochs": 1,
+                  "train.max_iters_per_epoch": 2, "train.batch_size": 2, "train.warmup_iters": 1,
+                  "train.checkpoint_interval": 1, "train.log_interval": 1, "eval.batch_size": 8},
+    "bench": {"size": 96, "runs": 3, "warmup": 1},
+}
+
+
+def test_reduced_smoke_dag_end_to_end(tmp_path):
+    """Two kernel-size variants through data → train → eval → bench → complexity → report →
+    index, then a second invocation that has nothing to do, then `snakemake --report`."""
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    work = _workdir(tmp_path, ablations=["kernel_size"], variants={"kernel_size": ["k3", "k5"]},
+                    mlflow=False, scale="ci", scales={**cfg["scales"], "ci": CI_SCALE},
+                    synthetic={**cfg["synthetic"], "train": 8, "val": 4, "max_size": 160,
+                               "min_size": 96},
+                    bench={"backend": "torch", "device": "cpu", "threads": 1})
+    r = _smk("--cores", "2", "--resources", "cpu_share=2", "-d", str(work), "ablation_tables",
+             timeout=280)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+
+    table = work / "reports/tables/kernel_size.md"
+    md = table.read_text()
+    assert "scale**: ci" in md and "synthetic" in md and "ablation (score 0.05, top 100)" in md
+    rows = list(csv.DictReader((work / "reports/tables/kernel_size.csv").open()))
+    assert [r["variant"] for r in rows] == ["k3", "k5"]
+    k3 = rows[0]
+    assert float(k3["paper_AP"]) == 50.0 and float(k3["paper_params_M"]) == 50.8
+    assert abs(float(k3["ours_params_M"]) - 50.801436) < 1e-3      # paper scale, not the CI model
+    assert k3["latency_backend"].startswith("torch/cpu, 96px")
+    assert rows[1]["direction"] == "reference"
+    summary = json.loads((work / "reports/tables/kernel_size.json").read_text())
+    evals = [json.loads((work / f"runs/kernel_size/{v}/seed0/eval.json").read_text())
+             for v in ("k3", "k5")]
+    assert [100 * e["metrics"]["AP"] for e in evals] == [r["ours_AP_mean"] for r in summary["rows"]]
+    assert all(e["setting"] == "ablation" for e in evals)
+    resolved = yaml.safe_load((work / "runs/kernel_size/k3/seed0/config.yaml").read_text())
+    assert resolved["model"]["backbone"]["kernel_size"] == 3 and resolved["data"]["img_size"] == 96
+    for fig in ("kernel_size.png", "kernel_size_loss.png", "kernel_size_pr.png", "speed_accuracy.png"):
+        assert (work / "reports/figures" / fig).read_bytes()[:4] == b"\x89PNG"
+    index = (work / "reports/README.md").read_text()
+    assert "tables/kernel_size.md" in index and "Smoke scale" not in index
+
+    again = _smk("--cores", "2", "-d", str(work), "ablation_tables")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    html = work / "report.html"
+    rep = _smk("--cores", "1", "-d", str(work), "--report", str(html), "ablation_tables")
+    assert rep.returncode == 0, (rep.stdout + rep.stderr)[-3000:]
+    assert html.stat().st_size > 10_000
