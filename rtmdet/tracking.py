@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from .config import Config
+
+log = logging.getLogger(__name__)
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 
@@ -86,15 +89,29 @@ class RunLogger:
 
     def metrics(self, values: dict[str, float], step: int | None = None) -> None:
         if self.enabled:
-            _mlflow().log_metrics({k: float(v) for k, v in values.items()}, step=step)
+            self._safely(_mlflow().log_metrics, {k: float(v) for k, v in values.items()},
+                         step=step)
 
     def artifact(self, path: str | Path) -> None:
         if self.enabled and Path(path).exists():
-            _mlflow().log_artifact(str(path))
+            self._safely(_mlflow().log_artifact, str(path))
+
+    def _safely(self, fn, *args, **kwargs) -> None:
+        """A tracking-store hiccup (locked or replaced sqlite file) must not kill a training
+        run that may have hours left: warn once, keep training, stop logging to this run."""
+        try:
+            fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - any store error
+            log.warning("MLflow logging disabled for this run after error: %s",
+                        str(e).splitlines()[0])
+            self.enabled = False
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self.enabled:
-            _mlflow().end_run(status="FAILED" if exc_type else "FINISHED")
+        if self.run_id is not None:
+            try:
+                _mlflow().end_run(status="FAILED" if exc_type else "FINISHED")
+            except Exception as e:  # noqa: BLE001
+                log.warning("could not close MLflow run %s: %s", self.run_id, e)
 
 
 def log_eval(cfg: Config, report: dict[str, Any], out_dir: str | Path) -> None:
