@@ -125,4 +125,7 @@ def build_criterion(cfg, model):
     """The loss of ``cfg.model.type``: called as ``criterion(*model_outputs, targets)``."""
     if cfg.model.type == "det":
         return RTMDetCriterion.from_config(cfg.train, model.strides)
+    if cfg.model.type == "rotated":
+        from .rotated_criterion import RotatedRTMDetCriterion
+        return RotatedRTMDetCriterion.from_config(cfg.train, model.strides)
     raise NotImplementedError(f"training model.type={cfg.model.type!r} is not implemented yet")

@@ -175,6 +175,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["auto", "faster", "pycocotools"], default="auto")
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--mlflow", action="store_true", help="log the metrics as an MLflow run")
+    from .dota_pipeline import add_arguments as add_dota_arguments
+    add_dota_arguments(p)                    # rotated configs: DOTA protocol options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -183,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     model, _ = load_weights(args.weights, cfg)
     out = Path(args.out) if args.out else Path(args.weights).parent
+    if cfg.model.type == "rotated":          # DOTA protocol instead of COCO (SPEC §10)
+        from . import dota_pipeline
+        return dota_pipeline.run(args, model, cfg, out)
     report = evaluate(model, cfg, out, args.fast, args.device, args.backend, args.max_images)
     m = report["metrics"]
     print(json.dumps({k: round(v, 4) for k, v in m.items()}))

@@ -125,9 +125,10 @@ class TrainDataset(Dataset):
         s = self.size
         load_random = lambda: self._load(int(rng.integers(0, len(self.source))), rng)  # noqa: E731
         sample = self._load(index, rng)
-        if self.rotated:                             # DOTA recipe (SPEC §10): resize, flips, pad
+        if self.rotated:                 # DOTA recipe (SPEC §10): resize, flips, rotation, pad
             sample = T.resize_keep_ratio(sample, s)
-            return T.pad(T.random_flip_rotated(sample, rng), s)
+            sample = T.random_rotate_rotated(T.random_flip_rotated(sample, rng), rng)
+            return T.pad(sample, s)
         if self.stage == 1 and self.mosaic is not None:
             sample = self.mosaic(sample, rng, load_random)
             sample = T.random_resize(sample, 2 * s, self.resize_ratio, rng)

@@ -202,3 +202,62 @@ def rasterize(masks: list[list[np.ndarray]], h: int, w: int) -> np.ndarray:
         if flat:
             out[i] = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(flat, h, w))) > 0
     return out
+
+
+# DOTA classes whose objects are round (storage-tank, roundabout): their min-area-rectangle label
+# is an axis-aligned square, which an arbitrary rotation would turn into a wrong tilted label.
+ROUND_DOTA_LABELS = (9, 11)
+
+
+def rotate(sample: Sample, angle_deg: float, border: int = 0) -> Sample:
+    """Rotate image and targets by ``angle_deg`` (counter-clockwise on screen) about the image
+    centre, keeping the canvas size; uncovered pixels get ``border``. Objects whose centre
+    leaves the canvas are dropped; the rest keep their full quads (boxes are the clipped hulls).
+    """
+    img = sample["img"]
+    h, w = img.shape[:2]
+    # The same map in both frames: pixel i spans [i, i+1), so the continuous centre (w/2, h/2)
+    # is the index-space centre ((w−1)/2, (h−1)/2). A right angle is then an exact np.rot90.
+    m_img = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle_deg, 1.0)
+    m_pts = cv2.getRotationMatrix2D((w / 2, h / 2), angle_deg, 1.0).astype(np.float32)
+    out = dict(sample)
+    out["img"] = cv2.warpAffine(img, m_img, (w, h), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=(border,) * 3)
+
+    def pts(p: np.ndarray) -> np.ndarray:
+        return (p @ m_pts[:, :2].T + m_pts[:, 2]).astype(np.float32)
+
+    if "masks" in sample:
+        out["masks"] = [[pts(p) for p in m] for m in sample["masks"]]
+    if "quads" in sample:
+        quads = pts(sample["quads"].reshape(-1, 4, 2))
+        out["quads"] = quads
+        lo, hi = quads.min(1), quads.max(1)
+        centre = quads.mean(1)
+    else:                                    # axis-aligned boxes only: rotate their corners
+        b = sample["boxes"]
+        corners = pts(np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], 1))
+        lo, hi, centre = corners.min(1), corners.max(1), corners.mean(1)
+    boxes = np.concatenate([lo, hi], 1).reshape(-1, 4).astype(np.float32)
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+    out["boxes"] = boxes
+    keep = ((centre[:, 0] >= 0) & (centre[:, 0] < w) & (centre[:, 1] >= 0) & (centre[:, 1] < h)
+            & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
+    return select(out, keep)
+
+
+def random_rotate_rotated(sample: Sample, rng: np.random.Generator, prob: float = 0.5,
+                          angle_range: float = 180.0,
+                          round_labels: tuple[int, ...] = ROUND_DOTA_LABELS,
+                          border: int = 0) -> Sample:
+    """The DOTA recipe's random rotation (SPEC §10): with ``prob``, any angle in
+    ±``angle_range`` degrees, or only a right angle (90, 180, −90) when the image holds a
+    round-class object (see :data:`ROUND_DOTA_LABELS`)."""
+    if rng.uniform() >= prob:
+        return sample
+    if np.isin(sample["labels"], round_labels).any():
+        angle = float(rng.choice([90.0, 180.0, -90.0]))
+    else:
+        angle = float(rng.uniform(-angle_range, angle_range))
+    return rotate(sample, angle, border)

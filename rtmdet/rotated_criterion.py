@@ -1,0 +1,119 @@
+"""Head outputs + ground truth → RTMDet-R training losses (SPEC §10).
+
+The detection criterion with the geometry swapped: priors are decoded into rotated boxes
+(:func:`~rtmdet.models.rotated_head.distance2rbox`), the dynamic soft-label assigner costs them
+with the exact rotated IoU, takes as candidates the priors strictly inside the gt shrunk by 0.01
+px in the box's own frame, and measures the centre prior to the box centre. The box loss is
+``1 − rotated IoU`` (IoU clamped ≥ 1e-6, so a positive without overlap still has a finite loss
+and no NaN gradient), IoU-weighted and divided by the detection normaliser; QFL is unchanged.
+
+Difficult objects stay in the targets: the official DOTA training set keeps them (its difficulty
+threshold of 100 ignores nothing), only the evaluation ignores them.
+"""
+from __future__ import annotations
+
+import torch
+
+from .assigner import DynamicSoftLabelAssigner
+from .boxes import make_priors
+from .criterion import RTMDetCriterion, reduce_mean
+from .losses import quality_focal_loss
+from .models.rotated_head import distance2rbox
+from .rotated import batched_points_in_rboxes, batched_rbox_iou, rbox_iou_loss
+
+CANDIDATE_SHRINK = 0.01
+
+
+def rbox_centers(gt: torch.Tensor) -> torch.Tensor:
+    """The centre prior's reference point: the rotated box's centre ``(cx, cy)``."""
+    return gt[..., :2]
+
+
+def inside_shrunk_rboxes(points: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    return batched_points_in_rboxes(points, gt, shrink=CANDIDATE_SHRINK)
+
+
+def pad_rotated_targets(targets: list[dict[str, torch.Tensor]], num_classes: int,
+                        device: torch.device, dtype: torch.dtype
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-image ``rboxes`` (N, 5) le90 / ``labels`` (N,) → padded (B, G, 5), (B, G) and the
+    valid mask (B, G)."""
+    g = max([len(t["labels"]) for t in targets], default=0)
+    b = len(targets)
+    boxes = torch.zeros((b, g, 5), device=device, dtype=dtype)
+    labels = torch.zeros((b, g), device=device, dtype=torch.long)
+    valid = torch.zeros((b, g), device=device, dtype=torch.bool)
+    for i, t in enumerate(targets):
+        if "rboxes" not in t:
+            raise ValueError(f"target {i}: rotated training needs 'rboxes' (N, 5); "
+                             "is data.format 'dota'?")
+        tb, tl = t["rboxes"], t["labels"]
+        n = len(tl)
+        if tb.shape != (n, 5):
+            raise ValueError(f"target {i}: rboxes must be ({n}, 5) (cx, cy, w, h, θ), "
+                             f"got {tuple(tb.shape)}")
+        if n and (tl.min() < 0 or tl.max() >= num_classes):
+            raise ValueError(f"target {i}: labels must be in [0, {num_classes}), "
+                             f"got {tl.min().item()}..{tl.max().item()}")
+        boxes[i, :n] = tb.to(device, dtype)
+        labels[i, :n] = tl.to(device)
+        valid[i, :n] = True
+    return boxes, labels, valid
+
+
+class RotatedRTMDetCriterion(RTMDetCriterion):
+    """Called as ``criterion(cls_scores, bbox_preds, angle_preds, targets)``."""
+
+    def __init__(self, assigner: DynamicSoftLabelAssigner, strides: tuple[int, ...] = (8, 16, 32),
+                 qfl_beta: float = 2.0, cls_weight: float = 1.0, bbox_weight: float = 2.0,
+                 iou_eps: float = 1e-6) -> None:
+        super().__init__(assigner, strides, qfl_beta, cls_weight, bbox_weight, iou_eps)
+
+    @classmethod
+    def from_config(cls, train_cfg, strides: tuple[int, ...]) -> "RotatedRTMDetCriterion":
+        loss = train_cfg.loss
+        assigner = DynamicSoftLabelAssigner.from_config(
+            train_cfg.assigner, iou_fn=batched_rbox_iou, inside_fn=inside_shrunk_rboxes,
+            center_fn=rbox_centers)
+        return cls(assigner, tuple(strides), qfl_beta=loss.qfl_beta, cls_weight=loss.cls_weight,
+                   bbox_weight=loss.bbox_weight, iou_eps=loss.giou_eps)
+
+    def __call__(self, cls_scores: list[torch.Tensor], bbox_preds: list[torch.Tensor],
+                 angle_preds: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]
+                 ) -> dict[str, torch.Tensor]:
+        n = len(self.strides)
+        if not len(cls_scores) == len(bbox_preds) == len(angle_preds) == n:
+            raise ValueError(f"expected {n} levels (strides {self.strides}), got "
+                             f"{len(cls_scores)} cls, {len(bbox_preds)} bbox and "
+                             f"{len(angle_preds)} angle outputs")
+        b, c = cls_scores[0].shape[:2]
+        if len(targets) != b:
+            raise ValueError(f"{len(targets)} targets for a batch of {b} images")
+        device = cls_scores[0].device
+
+        def flat(xs: list[torch.Tensor], k: int) -> torch.Tensor:
+            return torch.cat([x.permute(0, 2, 3, 1).reshape(b, -1, k) for x in xs], 1).float()
+
+        logits, dists, angles = flat(cls_scores, c), flat(bbox_preds, 4), flat(angle_preds, 1)
+        points, strides = make_priors([tuple(x.shape[-2:]) for x in cls_scores], self.strides,
+                                      device=device)
+        decoded = distance2rbox(points[None].expand(b, -1, -1), dists, angles)   # (B, P, 5)
+        gt_boxes, gt_labels, gt_valid = pad_rotated_targets(targets, c, device, torch.float32)
+        result = self.assign(logits, torch.cat([points, strides[:, None]], 1), decoded,
+                             gt_boxes, gt_labels, gt_valid, None)
+        return self.losses(logits, decoded, gt_boxes, result)
+
+    def losses(self, logits, decoded, gt_boxes, result) -> dict[str, torch.Tensor]:
+        c = logits.shape[-1]
+        pos = result.pos_mask
+        normaliser = reduce_mean(result.ious[pos].sum().detach()).clamp(min=1)
+        loss_cls = quality_focal_loss(logits.reshape(-1, c), result.labels.reshape(-1),
+                                      result.ious.reshape(-1), self.qfl_beta).sum()
+        img_idx = pos.nonzero()[:, 0]
+        pos_targets = gt_boxes[img_idx, result.gt_inds[pos]]
+        # Empty positives still touch the graph so DDP sees every regression parameter used.
+        loss_bbox = (rbox_iou_loss(decoded[pos], pos_targets, self.giou_eps)
+                     * result.ious[pos]).sum() if pos.any() else decoded.sum() * 0
+        loss_cls = loss_cls / normaliser * self.cls_weight
+        loss_bbox = loss_bbox / normaliser * self.bbox_weight
+        return {"loss_cls": loss_cls, "loss_bbox": loss_bbox, "loss": loss_cls + loss_bbox}
