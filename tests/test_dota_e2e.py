@@ -114,3 +114,16 @@ def test_split_train_merge_eval_submission(dota, tmp_path):
         assert parts[0] == "P0000" and len(parts) == 10
         assert cfg.eval.score_thr <= float(parts[1]) <= 1.0
     assert (out / "predictions.png").is_file()
+
+
+def test_missing_inputs_are_clear_errors(dota, tmp_path):
+    from rtmdet.dota_pipeline import resolve_sources
+    with pytest.raises(FileNotFoundError, match="no patch index"):
+        resolve_sources(config(tmp_path, tmp_path / "run"))
+    index, labels, images = resolve_sources(config(dota, tmp_path / "run"),
+                                            ann_dir=dota / "raw/val/labelTxt")
+    assert index == dota / "split/val/index.json" and images == dota / "raw/val/images"
+    with pytest.raises(FileNotFoundError, match="no labels for image 'P9999'"):
+        load_dota_annotations(dota / "raw/val/labelTxt", ["P0000", "P9999"])
+    with pytest.raises(FileNotFoundError, match="label folder not found"):
+        load_dota_annotations(tmp_path / "nowhere")
