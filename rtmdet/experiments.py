@@ -352,7 +352,9 @@ def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
         "cmd": f"{smk} data/prepared/coco.json",
         "deps": ["rtmdet/data", "workflow/scripts/prepare_coco.py", "config/config.yaml"],
         "params": ["profile"],
-        "outs": ["data/prepared/coco.json", "data/synth_coco"]}}
+        # persist: DVC must not delete the data before asking Snakemake, or the fresh files'
+        # mtimes would make Snakemake retrain every run.
+        "outs": [{o: {"persist": True}} for o in ("data/prepared/coco.json", "data/synth_coco")]}}
     for name in experiments:
         figs = [f"reports/figures/{name}{s}.png" for s in ("", "_loss", "_pr")]
         stages[f"table_{name}"] = {

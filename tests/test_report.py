@@ -1,0 +1,105 @@
+"""rtmdet report: tables from hand-made run folders (known APs), checked against hand-computed
+means, stds, deltas and direction checks; setting mix-ups are refused; the index links all."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rtmdet.experiments import list_experiments
+from rtmdet.report import build_rows, write_index, write_table
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPS = list_experiments(ROOT / "experiments")
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+       b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
+       b"\x00\x00IEND\xaeB`\x82")
+
+
+def fake_runs(root: Path, ablation: str, aps: dict[str, list[float]], setting: str = "ablation",
+              latency: float = 3.0) -> Path:
+    runs = root / "runs" / ablation
+    cfg = {"train": {"epochs": 2, "max_iters_per_epoch": 4, "stage2_epochs": 1, "batch_size": 4,
+                     "ema": True, "optimizer": "adamw", "base_lr": 0.004, "base_batch_size": 256},
+           "data": {"img_size": 128}, "model": {"backbone": {"widen_factor": 0.25}}}
+    cx = {}
+    for i, (variant, values) in enumerate(aps.items()):
+        for seed, ap in enumerate(values):
+            d = runs / variant / f"seed{seed}"
+            d.mkdir(parents=True)
+            (d / "eval.json").write_text(json.dumps({"metrics": {"AP": ap}, "setting": setting}))
+            (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+            (d / "metrics.csv").write_text("global_iter,loss\n1,2.0\n2,1.5\n")
+            (d / "pr_curve.png").write_bytes(PNG)
+        (runs / variant / "bench.json").write_text(json.dumps({
+            "latency": {"median_ms": latency + i}, "backend": "onnxruntime", "device": "cpu",
+            "fp16": False, "size": 128, "threads": 1}))
+        cx[variant] = {"params": {"total": 50_000_000 + i}, "flops": {"total": 80e9}}
+    (runs / "complexity.json").write_text(json.dumps({"variants": cx}))
+    return runs
+
+
+def test_rows_mean_std_delta_and_direction(tmp_path):
+    exp = EXPS["kernel_size"]        # paper AP: k3 50.0, k5 50.9 (reference), k7 51.1
+    runs = fake_runs(tmp_path, "kernel_size",
+                     {"k3": [0.30, 0.32], "k5": [0.28, 0.30], "k7": [0.29, 0.29]})
+    rows = {r["variant"]: r for r in build_rows(exp, runs)}
+    k3, k5, k7 = rows["k3"], rows["k5"], rows["k7"]
+    assert k3["ours_AP_mean"] == pytest.approx(31.0)
+    assert k3["ours_AP_std"] == pytest.approx(math.sqrt(2) * 1.0)     # sample std of 30, 32
+    assert k3["delta_AP"] == pytest.approx(31.0 - 50.0)
+    assert k5["direction"] == "reference"
+    # paper: k3 < k5 (↓); ours: 31 > 29 (↑) -> differs.  paper k7 > k5 (↑); ours 29 = 29 -> differs
+    assert (k3["paper_dir"], k3["ours_dir"], k3["direction"]) == ("↓", "↑", "differs")
+    assert (k7["paper_dir"], k7["ours_dir"]) == ("↑", "=")
+    assert k3["ours_params_M"] == pytest.approx(50.0) and k3["paper_params_M"] == 50.8
+    assert k3["latency_backend"] == "onnxruntime/cpu, 128px, 1 thr"
+
+
+def test_direction_agrees_and_compare_to(tmp_path):
+    exp = EXPS["backbone_neck_ratio"]   # paper: s_63 43.7 < s_47 43.9; l_63 51.0 > l_47 50.9
+    runs = fake_runs(tmp_path, "backbone_neck_ratio",
+                     {"s_47": [0.40], "s_63": [0.39], "l_47": [0.45], "l_63": [0.47]})
+    rows = {r["variant"]: r for r in build_rows(exp, runs)}
+    assert rows["s_63"]["reference"] == "s_47" and rows["s_63"]["direction"] == "agrees"
+    assert rows["l_63"]["reference"] == "l_47" and rows["l_63"]["direction"] == "agrees"
+    assert rows["l_47"]["reference"] == "s_47"
+
+
+def test_not_found_and_not_run_are_shown_as_such(tmp_path):
+    exp = EXPS["optimization"]
+    runs = fake_runs(tmp_path, "optimization", {"adamw_cosine": [0.2], "sgd": [0.1]})
+    summary = write_table(exp, runs, tmp_path / "reports", "smoke", "tiny runs", "synthetic")
+    md = (tmp_path / "reports/tables/optimization.md").read_text()
+    assert "| SGD + cosine | not found | 10.0 ± 0.0 (n=1) | — |" in md
+    assert "| AdamW + flat-cosine | 43.3 | not run |" in md
+    assert "+ RSB-pretrained (ImageNet) backbone | 44.5 | not run: no ImageNet-pretrained" in md
+    assert "**scale**: smoke" in md and "synthetic COCO-format" in md
+    sgd = next(r for r in summary["rows"] if r["variant"] == "sgd")
+    assert sgd["direction"] == "n/a" and sgd["delta_AP"] is None
+    rows = list(csv.DictReader((tmp_path / "reports/tables/optimization.csv").open()))
+    assert rows[0]["paper_AP"] == "not found"
+    for name in ("optimization.png", "optimization_loss.png", "optimization_pr.png"):
+        assert (tmp_path / "reports/figures" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_main_and_ablation_settings_are_never_mixed(tmp_path):
+    runs = fake_runs(tmp_path, "model_sizes", {"s": [0.4]}, setting="ablation")
+    with pytest.raises(ValueError, match="setting"):
+        write_table(EXPS["model_sizes"], runs, tmp_path / "reports", "smoke", "", "synthetic")
+
+
+def test_index_links_every_table_and_draws_speed_accuracy(tmp_path):
+    out = tmp_path / "reports"
+    s1 = write_table(EXPS["model_sizes"], fake_runs(tmp_path, "model_sizes",
+                     {"tiny": [0.2], "s": [0.3]}, setting="main"), out, "smoke", "", "synthetic")
+    s2 = write_table(EXPS["head_sharing"], fake_runs(tmp_path, "head_sharing", {"sepbn": [0.3]}),
+                     out, "smoke", "", "synthetic")
+    index = write_index([s1, s2], out).read_text()
+    assert "tables/model_sizes.md" in index and "tables/head_sharing.md" in index
+    assert "Smoke scale" in index and "figures/speed_accuracy.png" in index
+    assert (out / "figures/speed_accuracy.png").read_bytes()[:4] == b"\x89PNG"
