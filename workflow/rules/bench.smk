@@ -20,7 +20,7 @@ rule bench:
     threads: config["bench"]["threads"]
     resources:
         mem_mb=res("bench", "mem_mb"),
-        gpus=res("bench", "gpus"),
+        gpu=res("bench", "gpus"),
         runtime=res("bench", "runtime"),
         cpu_share=2,
     log:

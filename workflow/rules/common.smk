@@ -62,7 +62,8 @@ def mlflow_ready(wildcards=None):
 
 
 def res(job, key):
-    return config["resources"][job][key]
+    """Per-job resources of the current scale (threads, mem_mb, gpus, runtime in minutes)."""
+    return config["scales"][config["scale"]]["resources"][job][key]
 
 
 def dota_root(wildcards):

@@ -15,7 +15,7 @@ rule eval:
     threads: res("eval", "threads")
     resources:
         mem_mb=res("eval", "mem_mb"),
-        gpus=res("eval", "gpus"),
+        gpu=res("eval", "gpus"),
         runtime=res("eval", "runtime"),
         cpu_share=1,
     log:

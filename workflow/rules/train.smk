@@ -45,7 +45,7 @@ rule train:
     threads: res("train", "threads")
     resources:
         mem_mb=res("train", "mem_mb"),
-        gpus=res("train", "gpus"),
+        gpu=res("train", "gpus"),
         runtime=res("train", "runtime"),
         cpu_share=1,
     log:
