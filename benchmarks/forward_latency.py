@@ -60,6 +60,8 @@ def measure(name: str, size: int, runs: int, warmup: int, threads: int, block: i
            **{k: summarize(v) for k, v in times.items()}}
     row["ratio_ort_torch"] = row["onnxruntime"]["median_ms"] / row["torch"]["median_ms"]
     row["ratio_fused_torch"] = row["torch_fused_cl"]["median_ms"] / row["torch"]["median_ms"]
+    print(f"{name}: " + ", ".join(f"{k} {row[k]['median_ms']:.1f} ms" for k in runners),
+          flush=True)
     return row
 
 
