@@ -115,6 +115,7 @@ class LossConfig(_Section):
     cls_weight: float = 1.0
     bbox_weight: float = 2.0
     giou_eps: float = 1e-6
+    mask_weight: float = 2.0                     # RTMDet-Ins Dice loss (SPEC §9)
 
 
 class TrainConfig(_Section):

@@ -125,6 +125,9 @@ def build_criterion(cfg, model):
     """The loss of ``cfg.model.type``: called as ``criterion(*model_outputs, targets)``."""
     if cfg.model.type == "det":
         return RTMDetCriterion.from_config(cfg.train, model.strides)
+    if cfg.model.type == "ins":
+        from .ins_criterion import RTMDetInsCriterion
+        return RTMDetInsCriterion.from_config(cfg.train, model.strides, cfg.model.head)
     if cfg.model.type == "rotated":
         from .rotated_criterion import RotatedRTMDetCriterion
         return RotatedRTMDetCriterion.from_config(cfg.train, model.strides)
