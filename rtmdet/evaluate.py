@@ -33,8 +33,13 @@ FAST_SETTINGS = {"score_thr": 0.05, "max_per_img": 100}
 @torch.no_grad()
 def detect_dataset(model: torch.nn.Module, cfg: Config, score_thr: float, iou_thr: float,
                    max_per_img: int, nms_pre: int, device: str = "cpu",
-                   max_images: int | None = None) -> tuple[list[dict[str, Any]], Any]:
-    """Run ``model`` on the val split; returns COCO-format results and the val source."""
+                   max_images: int | None = None, to_results: Any = None
+                   ) -> tuple[list[dict[str, Any]], Any]:
+    """Run ``model`` on the val split; returns COCO-format results and the val source.
+
+    ``to_results(det, meta, cat_ids)`` converts one image's detections (default
+    :func:`to_coco_results`; RTMDet-Ins adds masks, see :mod:`rtmdet.ins_evaluate`)."""
+    to_results = to_results or to_coco_results
     from .data.loader import build_val_dataset, collate
 
     dataset = build_val_dataset(cfg)
@@ -49,7 +54,7 @@ def detect_dataset(model: torch.nn.Module, cfg: Config, score_thr: float, iou_th
         dets = model.predict(normalize(images.to(device)), score_thr=score_thr, iou_thr=iou_thr,
                              max_per_img=max_per_img, nms_pre=nms_pre)
         for det, meta in zip(dets, metas):
-            results += to_coco_results(det, meta, source.cat_ids)
+            results += to_results(det, meta, source.cat_ids)
     return results, source
 
 
@@ -98,7 +103,7 @@ def coco_evaluate(ann_file: str | Path, results: list[dict[str, Any]], iou_type:
         ev.accumulate()
         ev.summarize()
     stats = {k: float(v) for k, v in zip(STAT_NAMES, ev.stats[:12])}
-    return stats, np.asarray(ev.eval["precision"]), list(ev.params.catIds)
+    return stats, np.asarray(ev.eval["precision"]), [int(c) for c in ev.params.catIds]
 
 
 def per_class_ap(precision: np.ndarray, cat_ids: list[int], names: dict[int, str]
@@ -147,16 +152,27 @@ def evaluate(model: torch.nn.Module, cfg: Config, out_dir: str | Path | None = N
                 "max_per_img": cfg.eval.max_per_img, "nms_pre": cfg.eval.nms_pre}
     if fast:
         settings.update(FAST_SETTINGS)
-    results, source = detect_dataset(model, cfg, device=device, max_images=max_images, **settings)
+    ins = cfg.model.type == "ins"     # masks too: segm AP next to bbox AP, same detections
+    if ins:
+        from . import ins_evaluate
+    results, source = detect_dataset(model, cfg, device=device, max_images=max_images,
+                                     to_results=ins_evaluate.segm_results_fn(model) if ins
+                                     else None, **settings)
+    if ins:
+        segm_results, results = results, ins_evaluate.strip_segm(results)
     stats, precision, cat_ids = coco_evaluate(source.ann_file, results, "bbox", backend)
     names = {cid: name for cid, name in zip(source.cat_ids, source.classes)}
     report = {"metrics": stats, "test_settings": settings, "setting": "ablation" if fast else "main",
               "num_images": len(source) if max_images is None else min(max_images, len(source)),
               "num_detections": len(results), "ann_file": str(source.ann_file),
               "per_class": per_class_ap(precision, cat_ids, names)}
+    if ins:
+        report.update(ins_evaluate.segm_report(source.ann_file, segm_results, names, backend))
     if out_dir is not None:
         out = Path(out_dir)
         atomic_write_json(out / "results.bbox.json", results)
+        if ins:
+            atomic_write_json(out / "results.segm.json", segm_results)
         atomic_write_text(out / "per_class_ap.csv", "category_id,name,AP\n" + "".join(
             f"{r['category_id']},{r['name']},{r['AP']:.4f}\n" for r in report["per_class"]))
         plot_pr_curves(precision, out / "pr_curve.png", f"{cfg.name}: AP {stats['AP']:.3f}")
@@ -191,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(model, cfg, out, args.fast, args.device, args.backend, args.max_images)
     m = report["metrics"]
     print(json.dumps({k: round(v, 4) for k, v in m.items()}))
+    if "segm_metrics" in report:
+        print("segm " + json.dumps({k: round(v, 4) for k, v in report["segm_metrics"].items()}))
     print(f"wrote {out / 'eval.json'} ({report['num_detections']} detections, "
           f"{report['setting']} test setting)")
     if args.mlflow:
