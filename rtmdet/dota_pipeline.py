@@ -188,7 +188,7 @@ def plot_rotated_predictions(image: str | Path | np.ndarray, dets: dict[str, tor
         colour = cmap(c % 20)
         ax.add_patch(Polygon(poly, closed=True, fill=False, ec=colour, lw=1.2))
         x, y = poly[:, 0].min(), poly[:, 1].min()
-        ax.text(x, y, f"{classes[c]} {s:.2f}", color="black", fontsize=5,
+        ax.text(x, y, f"{classes[c]} {s:.2f}", color="black", fontsize=5, clip_on=True,
                 bbox={"facecolor": colour, "alpha": 0.7, "pad": 0.5, "lw": 0})
     ax.set(xlim=(0, w), ylim=(h, 0), title=title or "rotated predictions")
     ax.axis("off")

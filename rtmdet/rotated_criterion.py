@@ -7,6 +7,12 @@ px in the box's own frame, and measures the centre prior to the box centre. The 
 ``1 − rotated IoU`` (IoU clamped ≥ 1e-6, so a positive without overlap still has a finite loss
 and no NaN gradient), IoU-weighted and divided by the detection normaliser; QFL is unchanged.
 
+A decoded box whose width ``l + r`` or height ``t + b`` is not positive counts as IoU 0, in the
+assigner and in the loss. The geometry itself is sign-blind (|w|·|h|), so without this a randomly
+initialised distance conv (linear for tiny/s, no ``exp``) happily converges to sign-flipped boxes
+with high IoU — which the test path, like the official one (``min_bbox_size=0``), then discards
+as empty: a synthetic run from scratch trained to positive IoU 0.9 and produced no detection.
+
 Difficult objects stay in the targets: the official DOTA training set keeps them (its difficulty
 threshold of 100 ignores nothing), only the evaluation ignores them.
 """
@@ -19,7 +25,7 @@ from .boxes import make_priors
 from .criterion import RTMDetCriterion, reduce_mean
 from .losses import quality_focal_loss
 from .models.rotated_head import distance2rbox
-from .rotated import batched_points_in_rboxes, batched_rbox_iou, rbox_iou_loss
+from .rotated import batched_points_in_rboxes, batched_rbox_iou, rbox_iou
 
 CANDIDATE_SHRINK = 0.01
 
@@ -27,6 +33,16 @@ CANDIDATE_SHRINK = 0.01
 def rbox_centers(gt: torch.Tensor) -> torch.Tensor:
     """The centre prior's reference point: the rotated box's centre ``(cx, cy)``."""
     return gt[..., :2]
+
+
+def proper(rboxes: torch.Tensor) -> torch.Tensor:
+    """1 where the box has positive width and height, else 0 (see the module docstring)."""
+    return ((rboxes[..., 2] > 0) & (rboxes[..., 3] > 0)).to(rboxes.dtype)
+
+
+def proper_rbox_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """The assigner's ``iou_fn``: pairwise rotated IoU, 0 for improper predictions."""
+    return batched_rbox_iou(pred, gt) * proper(pred)[..., None]
 
 
 def inside_shrunk_rboxes(points: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -73,7 +89,7 @@ class RotatedRTMDetCriterion(RTMDetCriterion):
     def from_config(cls, train_cfg, strides: tuple[int, ...]) -> "RotatedRTMDetCriterion":
         loss = train_cfg.loss
         assigner = DynamicSoftLabelAssigner.from_config(
-            train_cfg.assigner, iou_fn=batched_rbox_iou, inside_fn=inside_shrunk_rboxes,
+            train_cfg.assigner, iou_fn=proper_rbox_iou, inside_fn=inside_shrunk_rboxes,
             center_fn=rbox_centers)
         return cls(assigner, tuple(strides), qfl_beta=loss.qfl_beta, cls_weight=loss.cls_weight,
                    bbox_weight=loss.bbox_weight, iou_eps=loss.giou_eps)
@@ -112,8 +128,12 @@ class RotatedRTMDetCriterion(RTMDetCriterion):
         img_idx = pos.nonzero()[:, 0]
         pos_targets = gt_boxes[img_idx, result.gt_inds[pos]]
         # Empty positives still touch the graph so DDP sees every regression parameter used.
-        loss_bbox = (rbox_iou_loss(decoded[pos], pos_targets, self.giou_eps)
-                     * result.ious[pos]).sum() if pos.any() else decoded.sum() * 0
+        if pos.any():
+            pred = decoded[pos]
+            iou = rbox_iou(pred, pos_targets, aligned=True) * proper(pred)
+            loss_bbox = ((1 - iou.clamp(min=self.giou_eps)) * result.ious[pos]).sum()
+        else:
+            loss_bbox = decoded.sum() * 0
         loss_cls = loss_cls / normaliser * self.cls_weight
         loss_bbox = loss_bbox / normaliser * self.bbox_weight
         return {"loss_cls": loss_cls, "loss_bbox": loss_bbox, "loss": loss_cls + loss_bbox}

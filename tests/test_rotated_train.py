@@ -225,3 +225,30 @@ def test_round_classes_only_get_right_angles():
     odd = [T.random_rotate_rotated(plain, np.random.default_rng(seed)) for seed in range(20)]
     assert any(not any(np.array_equal(r["img"], np.rot90(plain["img"], k)) for k in range(4))
                for r in odd)
+
+
+def test_sign_flipped_boxes_count_as_no_overlap():
+    """Negative l + r (a mirrored box) has the same |w|·|h| polygon as a proper one, but the test
+    path drops it, so training must not reward it: IoU 0 for the assigner and the loss."""
+    crit = criterion()
+    targets = [{"rboxes": torch.tensor([GT]), "labels": torch.tensor([LABEL])}]
+    cls, box, ang = head_outputs(0.5)
+    proper = crit(cls, box, ang, targets)
+    flipped = [-b for b in box]                      # l, t, r, b all negated: w, h < 0
+    seen = {}
+    orig = crit.assign
+
+    def spy(*args):
+        seen["r"] = orig(*args)
+        return seen["r"]
+
+    crit.assign = spy
+    losses = crit(cls, flipped, ang, targets)
+    r = seen["r"]
+    assert float(r.ious.max()) == 0.0 and int(r.pos_mask.sum()) == 1   # dynamic k ≥ 1
+    assert float(losses["loss_bbox"]) == 0.0          # IoU-weighted by a zero target
+    assert float(proper["loss_bbox"]) > 0.0
+    # Only the width flipped: still improper.
+    half = [torch.cat([-b[:, :1], b[:, 1:2], b[:, 2:3] * 0, b[:, 3:]], 1) for b in box]
+    crit(cls, half, ang, targets)
+    assert float(seen["r"].ious.max()) == 0.0
