@@ -146,6 +146,7 @@ class TrainConfig(_Section):
     log_interval: int = 10                       # iterations between MLflow metric writes
     max_iters_per_epoch: int | None = None       # smoke runs cut epochs short
     device: str = "auto"
+    threads: int | None = None                   # torch CPU threads (None: torch's default)
     assigner: AssignerConfig = AssignerConfig()
     loss: LossConfig = LossConfig()
 

@@ -58,6 +58,8 @@ class Trainer:
             self.device = f"cuda:{local_rank}"
         self.stop_at_iter = stop_at_iter
         self.mlflow = mlflow and D.is_main()
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)
         model = build_model(cfg).to(self.device)
         if cfg.train.sync_bn and self.world > 1:
@@ -215,7 +217,7 @@ class Trainer:
             tic = now
             self.history.append(row)
             if self.global_iter % t.log_interval == 0 or self.iter_in_epoch == self.iters_per_epoch:
-                run.metrics({k: row[k] for k in ("loss", "loss_cls", "loss_bbox", "lr")},
+                run.metrics({k: v for k, v in row.items() if k.startswith("loss") or k == "lr"},
                             step=self.global_iter)
             bar.set_postfix({k.replace("loss_", ""): f"{v:.3f}" for k, v in losses.items()})
             bar.update(1)
