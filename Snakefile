@@ -5,10 +5,11 @@
 #   snakemake --profile workflow/profiles/slurm ablation_tables   # same DAG on a SLURM cluster
 #   snakemake --profile workflow/profiles/smoke reports/tables/kernel_size.md   # one table
 #
-# Rerun policy: rtmdet/ is deliberately *not* an input of any rule. A run is redone when its
-# resolved config changes (params trigger: an edited variant, scale or data source), when its
-# inputs are newer (mtime: regenerated data), or when the rule's command changes (code trigger) -
-# so a comment edit in rtmdet/ retrains nothing. After a change that does alter results, force it:
+# Rerun policy: rtmdet/ is deliberately *not* an input of any rule. A run is redone when what the
+# experiment files and the scale say about it changes (params trigger on base preset + overrides:
+# an edited variant, scale or data source), when its inputs are newer (mtime: regenerated data),
+# or when the rule's command changes (code trigger) - so neither a comment edit in rtmdet/ nor a
+# new config field with its default retrains anything. After a change that does alter results, force it:
 #   snakemake --profile ... --forcerun train ablation_tables     (or -R train / --forceall)
 # The profiles pin --rerun-triggers mtime params input code (no software-env: no conda envs).
 from snakemake.utils import min_version, validate

@@ -232,23 +232,36 @@ def layers(exp: Experiment, variant: str, scale: Scale = PAPER_SCALE,
             (f"scale {scale.name}", scale.overrides)]
 
 
-def resolve(exp: Experiment, variant: str, seed: int = 0, scale: Scale = PAPER_SCALE,
-            data_source: str = "synthetic", work_dir: str | None = None) -> Config:
-    """The validated config of one (variant, seed) run at ``scale``."""
+def run_spec(exp: Experiment, variant: str, seed: int = 0, scale: Scale = PAPER_SCALE,
+             data_source: str = "synthetic", work_dir: str | None = None) -> dict[str, Any]:
+    """``{"base": preset, "overrides": {dotted: value}}`` of one run: what the experiment files
+    and the scale *say*, without the schema's defaults. This, not the fully resolved config, is
+    Snakemake's rerun trigger: adding a config field (or changing a default in rtmdet/) must not
+    retrain every run, the same policy as for any other code edit."""
     chain = layers(exp, variant, scale, data_source)
-    cfg: Config | str = exp.variants[variant].base or exp.base
+    base = exp.variants[variant].base or exp.base
+    cfg: Config | str = base
+    merged: dict[str, Any] = {}
     for name, overrides in chain:
         try:
             cfg = load_config(cfg, overrides)
         except ConfigError as e:
             raise ExperimentError(f"{name}: {str(e).split(': ', 1)[-1]}") from None
+        merged.update(overrides)
     assert isinstance(cfg, Config)
-    final = _scaled_width(cfg, scale.width_mult)
-    final.update({"seed": seed, "name": f"{exp.name}/{variant}",
-                  "tags": {"ablation": exp.name, "variant": variant, "scale": scale.name,
-                           "test_setting": exp.test_setting, "data": data_source}})
-    final["work_dir"] = work_dir or f"runs/{exp.name}/{variant}/seed{seed}"
-    return load_config(cfg, final)
+    merged.update(_scaled_width(cfg, scale.width_mult))
+    merged.update({"seed": seed, "name": f"{exp.name}/{variant}",
+                   "tags": {"ablation": exp.name, "variant": variant, "scale": scale.name,
+                            "test_setting": exp.test_setting, "data": data_source},
+                   "work_dir": work_dir or f"runs/{exp.name}/{variant}/seed{seed}"})
+    return {"base": base, "overrides": merged}
+
+
+def resolve(exp: Experiment, variant: str, seed: int = 0, scale: Scale = PAPER_SCALE,
+            data_source: str = "synthetic", work_dir: str | None = None) -> Config:
+    """The validated config of one (variant, seed) run at ``scale``."""
+    spec = run_spec(exp, variant, seed, scale, data_source, work_dir)
+    return load_config(spec["base"], spec["overrides"])
 
 
 def seeds_for(exp: Experiment, scale: Scale) -> list[int]:

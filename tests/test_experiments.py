@@ -160,3 +160,18 @@ def test_params_and_dvc_files_are_generated_from_experiments():
     assert dvc == dvc_doc(EXPERIMENTS)
     tables = {s.removeprefix("table_") for s in dvc["stages"] if s.startswith("table_")}
     assert tables == set(EXPERIMENTS) == set(params["ablations"])
+
+
+def test_rerun_trigger_is_what_the_files_say_not_the_schema_defaults():
+    """Snakemake reruns a training when run_spec changes; it must hold only the experiment's,
+    variant's, data source's and scale's keys, so a new config field retrains nothing."""
+    from rtmdet.experiments import DATA_SOURCES, run_spec
+    smoke = next(s for s in SCALES if s.name == "smoke")
+    exp = EXPERIMENTS["kernel_size"]
+    spec = run_spec(exp, "k3", 0, smoke)
+    allowed = (set(exp.overrides) | set(exp.variants["k3"].overrides) | set(DATA_SOURCES["synthetic"])
+               | set(smoke.overrides) | {"model.backbone.widen_factor", "model.neck.out_channels",
+                                         "seed", "name", "tags", "work_dir"})
+    assert spec["base"] == "rtmdet-l" and set(spec["overrides"]) <= allowed
+    assert spec["overrides"]["model.backbone.widen_factor"] == 0.25
+    assert spec["overrides"]["model.neck.out_channels"] == 64

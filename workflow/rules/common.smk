@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir)))
-from rtmdet.experiments import Scale, list_experiments, resolve, seeds_for  # noqa: E402
+from rtmdet.experiments import Scale, list_experiments, resolve, run_spec, seeds_for  # noqa: E402
 
 EXPERIMENTS = list_experiments(Path(workflow.basedir) / "experiments")
 ABLATIONS = [a for a in EXPERIMENTS if not config["ablations"] or a in config["ablations"]]
@@ -32,12 +32,12 @@ def seeds_of(ablation):
     return seeds_for(EXPERIMENTS[ablation], SCALE)
 
 
-def resolved_config(wildcards):
-    """The full validated config of one run as a plain dict: the rerun trigger (params) of
-    resolve_config, so editing one variant retrains that variant only."""
-    cfg = resolve(EXPERIMENTS[wildcards.ablation], wildcards.variant, int(wildcards.seed), SCALE,
-                  DATA_SOURCE)
-    return cfg.to_dict()
+def run_spec_of(wildcards):
+    """Base preset + dotted overrides of one run (the rerun trigger of resolve_config): editing a
+    variant or the scale re-resolves and retrains exactly the runs it changes; a new config field
+    or default in rtmdet/ retrains nothing (see the rerun policy in the Snakefile)."""
+    return run_spec(EXPERIMENTS[wildcards.ablation], wildcards.variant, int(wildcards.seed), SCALE,
+                    DATA_SOURCE)
 
 
 def paper_models(wildcards):

@@ -3,12 +3,11 @@
 
 
 rule resolve_config:
-    """Write the validated config of one run. Its params are the full resolved config, so an edit
-    to one variant (or to the scale) re-resolves and retrains exactly the runs it changes."""
+    """Write the validated config of one run from its base preset + overrides (the params)."""
     output:
         "runs/{ablation}/{variant}/seed{seed}/resolved.yaml",
     params:
-        config=resolved_config,
+        spec=run_spec_of,
     log:
         "runs/logs/resolve/{ablation}/{variant}/seed{seed}.log",
     conda:

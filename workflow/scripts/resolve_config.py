@@ -1,12 +1,12 @@
-"""Snakemake script: write one run's resolved config (``params.config``) as YAML, validated again
-so a hand-edited experiment that slipped past the DAG still stops here with one line."""
+"""Snakemake script: resolve one run's config from ``params.spec`` (base preset + dotted
+overrides, see rtmdet.experiments.run_spec), validate it and write it as YAML."""
 import sys
 
-from rtmdet.config import Config, save_config
+from rtmdet.config import load_config, save_config
 
 snakemake = globals()["snakemake"]  # injected by Snakemake
 with open(snakemake.log[0], "w") as log:
     sys.stderr = log
-    cfg = Config.model_validate(snakemake.params.config)
-    save_config(cfg, snakemake.output[0])
+    spec = snakemake.params.spec
+    save_config(load_config(spec["base"], spec["overrides"]), snakemake.output[0])
     print(f"wrote {snakemake.output[0]}", file=log)
