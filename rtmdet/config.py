@@ -147,6 +147,7 @@ class TrainConfig(_Section):
     max_iters_per_epoch: int | None = None       # smoke runs cut epochs short
     device: str = "auto"
     threads: int | None = None                   # torch CPU threads (None: torch's default)
+    init_from: str | None = None                 # checkpoint whose matching tensors start training
     assigner: AssignerConfig = AssignerConfig()
     loss: LossConfig = LossConfig()
 
@@ -237,6 +238,8 @@ def _rotated(size: str) -> dict[str, Any]:
     preset["model"]["type"] = "rotated"
     preset["model"]["head"]["num_classes"] = 15
     preset["data"] = {"format": "dota", "root": "data/dota_split/ss", "img_size": 1024,
+                      "train_images": "train/images", "train_ann": "train/labelTxt",
+                      "val_images": "val/images", "val_ann": "val/labelTxt",
                       "mosaic": False, "mixup": False, "stage2": False}
     preset["train"] = {"epochs": 36, "batch_size": 8, "base_lr": 2.5e-4, "base_batch_size": 8,
                        "flat_epochs": 18, "stage2_epochs": 0}

@@ -62,6 +62,8 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)
         model = build_model(cfg).to(self.device)
+        if cfg.train.init_from and not resume:
+            self._init_from(model, cfg.train.init_from)
         if cfg.train.sync_bn and self.world > 1:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model
@@ -85,6 +87,19 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         if resume:
             self.load(self.work_dir / "last.pt")
+
+    @staticmethod
+    def _init_from(model: nn.Module, path: str) -> None:
+        """Start from another checkpoint (ours or official mmdet, EMA weights preferred): every
+        tensor whose name and shape match is copied — e.g. RTMDet-R from a COCO RTMDet, whose
+        angle conv and 15-class classifier then start fresh (SPEC §10)."""
+        from .models.rotated_detector import init_from_detector
+        ckpt = load_checkpoint(path)
+        sd = ckpt.get("ema_state_dict") or ckpt.get("state_dict", ckpt)
+        report = init_from_detector(model, sd)
+        log.info("init_from %s: %d tensors loaded, %d new (%s), %d unused", path,
+                 len(report["loaded"]), len(report["new"]), ", ".join(report["new"][:6]),
+                 len(report["unused"]))
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict[str, Any]:

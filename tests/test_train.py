@@ -111,3 +111,16 @@ def test_ddp_two_processes_gloo(synth, tmp_path):
     assert ckpt["meta"]["world_size"] == 2
     assert ckpt["global_iter"] == 3
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in ckpt["history"])
+
+
+def test_init_from_copies_matching_tensors(synth, tmp_path):
+    import rtmdet
+    src_cfg = load_config("rtmdet-tiny")                      # 80 classes: classifier differs
+    src = rtmdet.build_model(src_cfg)
+    path = rtmdet.save_weights(tmp_path / "coco.pt", src, src_cfg.to_dict())
+    trainer = Trainer(tiny_cfg(synth, tmp_path / "init", **{"train.init_from": str(path)}))
+    ours, theirs = trainer.model.state_dict(), src.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs if k.startswith(("backbone.", "neck.")))
+    assert ours["head.rtm_cls.0.weight"].shape[0] == 8          # fresh 8-class classifier
+    assert torch.equal(trainer.ema.module.state_dict()["backbone.stem.0.conv.weight"],
+                       theirs["backbone.stem.0.conv.weight"])  # EMA starts from the loaded weights

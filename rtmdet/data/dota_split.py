@@ -164,7 +164,10 @@ def split_dota(img_dir: str | Path, ann_dir: str | Path | None, out_dir: str | P
             entries.extend(e)
             counts.update(c)
     entries.sort(key=lambda e: (e["image"], e["rate"], e["y"], e["x"]))
+    # The source folders let evaluation find the full-image labels for the merged detections.
     index = {"patch_size": patch_size, "rates": list(rates), "gap": gap, "iof_thr": iof_thr,
+             "images": str(img_dir.resolve()),
+             "labels": str(Path(ann_dir).resolve()) if ann_dir is not None else None,
              "skipped": dict(counts), "patches": entries}
     atomic_write_json(out_dir / "index.json", index)
     return index
