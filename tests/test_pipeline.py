@@ -97,7 +97,9 @@ def test_reduced_smoke_dag_end_to_end(tmp_path):
     index, then a second invocation that has nothing to do, then `snakemake --report`."""
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     work = _workdir(tmp_path, ablations=["kernel_size"], variants={"kernel_size": ["k3", "k5"]},
-                    mlflow=False, scale="ci", scales={**cfg["scales"], "ci": CI_SCALE},
+                    mlflow=False, scale="ci",
+                    scales={**cfg["scales"],
+                            "ci": {**CI_SCALE, "resources": cfg["scales"]["smoke"]["resources"]}},
                     synthetic={**cfg["synthetic"], "train": 8, "val": 4, "max_size": 160,
                                "min_size": 96},
                     bench={"backend": "torch", "device": "cpu", "threads": 1})
