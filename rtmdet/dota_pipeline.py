@@ -24,7 +24,7 @@ from .config import Config
 from .data.dota import DOTA_CLASSES, IMAGE_SUFFIXES, parse_dota_labels, quads_to_rboxes
 from .dota_eval import eval_rotated_map, load_patch_index, merge_patch_detections, \
     write_dota_submission
-from .io import atomic_write_json, atomic_write_text
+from .io import atomic_save_figure, atomic_write_json, atomic_write_text
 from .preprocess import normalize
 from .rotated import rbox_to_poly
 
@@ -193,13 +193,7 @@ def plot_rotated_predictions(image: str | Path | np.ndarray, dets: dict[str, tor
     ax.set(xlim=(0, w), ylim=(h, 0), title=title or "rotated predictions")
     ax.axis("off")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_save_figure(fig, path)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .config import Config, load_config
-from .io import atomic_write_json, atomic_write_text
+from .io import atomic_save_figure, atomic_write_json, atomic_write_text
 from .preprocess import normalize
 
 log = logging.getLogger(__name__)
@@ -134,13 +134,7 @@ def plot_pr_curves(precision: np.ndarray, path: str | Path, title: str = "") -> 
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_save_figure(fig, path)
 
 
 def evaluate(model: torch.nn.Module, cfg: Config, out_dir: str | Path | None = None,

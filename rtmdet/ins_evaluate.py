@@ -103,7 +103,7 @@ def plot_mask_predictions(model: torch.nn.Module, cfg, path: str | Path, num_ima
     import matplotlib.pyplot as plt
 
     from .data.loader import build_val_dataset
-    from .io import atomic_write_bytes
+    from .io import atomic_save_figure
     from .preprocess import normalize
 
     dataset = build_val_dataset(cfg)
@@ -142,12 +142,7 @@ def plot_mask_predictions(model: torch.nn.Module, cfg, path: str | Path, num_ima
     fig.suptitle(f"{cfg.name}: predicted masks (score ≥ {score_thr}), gt outlines white",
                  fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    path = Path(path)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return atomic_save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,12 +3,11 @@ speed-accuracy figure of the model sizes (the paper's Fig. 1, ours next to the p
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 from typing import Any
 
 from .experiments import Experiment
-from .io import atomic_write_bytes
+from .io import atomic_save_figure
 
 
 def _num(x: Any) -> float | None:
@@ -20,12 +19,6 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
-
-
-def _savefig(fig: Any, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def plot_table(exp: Experiment, rows: list[dict[str, Any]], path: Path, scale: str) -> None:
@@ -52,8 +45,7 @@ def plot_table(exp: Experiment, rows: list[dict[str, Any]], path: Path, scale: s
     backend = next((r["latency_backend"] for r in rows if r["latency_backend"] != "—"), "")
     b.set(xlabel=f"our latency, ms ({backend})", ylabel="ours AP", title="AP vs latency (ours)")
     fig.tight_layout()
-    _savefig(fig, path)
-    plt.close(fig)
+    atomic_save_figure(fig, path)
 
 
 def plot_losses(exp: Experiment, runs: Path, path: Path) -> None:
@@ -70,8 +62,7 @@ def plot_losses(exp: Experiment, runs: Path, path: Path) -> None:
     ax.set(xlabel="iteration", ylabel="total loss", title=f"{exp.name}: training loss (first seed)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    _savefig(fig, path)
-    plt.close(fig)
+    atomic_save_figure(fig, path)
 
 
 def plot_speed_accuracy(summary: dict[str, Any], path: Path) -> None:
@@ -96,5 +87,4 @@ def plot_speed_accuracy(summary: dict[str, Any], path: Path) -> None:
           title=f"ours ({summary['scale']} scale, {summary['data'].split(' (')[0]})")
     fig.suptitle("Speed vs accuracy of RTMDet tiny…x")
     fig.tight_layout()
-    _savefig(fig, path)
-    plt.close(fig)
+    atomic_save_figure(fig, path)

@@ -28,7 +28,7 @@ from .config import Config, load_config, save_config
 from .criterion import build_criterion
 from .data.loader import build_train_dataset, collate
 from .ema import ModelEMA
-from .io import atomic_torch_save, atomic_write_text, load_checkpoint
+from .io import atomic_save_figure, atomic_torch_save, atomic_write_text, load_checkpoint
 from .optim import LRSchedule, build_optimizer
 from .preprocess import normalize
 from .tracking import RunLogger, config_hash, git_sha
@@ -253,11 +253,7 @@ def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path:
     ax.set(xlabel="iteration", ylabel="loss", title="training loss")
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_save_figure(fig, path)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
