@@ -22,6 +22,7 @@ import numpy as np
 import shapely
 import torch
 
+from rtmdet.io import atomic_save_figure, atomic_write_json
 from rtmdet.rotated import rbox_iou, rbox_to_poly
 
 
@@ -98,7 +99,7 @@ def main() -> int:
     plot(errors, args.out, args.n)
     print(f"wrote {args.out}")
     if args.json:
-        Path(args.json).write_text(json.dumps(stats, indent=1) + "\n")
+        atomic_write_json(args.json, stats)
         print(f"wrote {args.json}")
     return 0
 
@@ -126,12 +127,7 @@ def plot(errors: dict[str, np.ndarray], path: str | Path, n: int) -> None:
         ax.legend(fontsize=7, loc="upper left")
     axes[0].set_ylabel("pairs")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
+    atomic_save_figure(fig, path)
 
 
 if __name__ == "__main__":
