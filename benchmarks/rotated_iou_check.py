@@ -13,7 +13,6 @@ the tolerances (``tests/test_rotated.py``).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
