@@ -12,6 +12,7 @@ differ; with ``"conv_bn"`` the whole ConvBNAct is shared and is folded once.
 from __future__ import annotations
 
 import copy
+import weakref
 
 import torch
 from torch import nn
@@ -52,3 +53,44 @@ def fuse_model(model: nn.Module, channels_last: bool = False) -> nn.Module:
 def count_unfused_bn(model: nn.Module) -> int:
     """BatchNorms still in the forward pass (0 after :func:`fuse_model` for our models)."""
     return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+# Cache of fused copies for the default ``predict`` fast path. A WeakKeyDictionary rather than
+# an attribute on the model so that the copy is never registered as a submodule, saved in a
+# checkpoint, deep-copied along with the model, or kept alive after the model is gone.
+_FAST_CACHE: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, nn.Module]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def weights_key(model: nn.Module) -> tuple:
+    """A cheap fingerprint that changes whenever any parameter or buffer may have changed.
+
+    Every in-place write (optimizer steps, BN running-stat updates, ``load_state_dict``'s
+    ``copy_``) bumps a tensor's ``_version``; ``.to()``/``.data =`` swaps storage, caught by
+    ``data_ptr``/dtype/device. A few hundred tuples per call: microseconds next to a forward.
+    """
+    return tuple((name, t.data_ptr(), t._version, t.dtype, t.device, tuple(t.shape))
+                 for name, t in (*model.named_parameters(), *model.named_buffers()))
+
+
+def fast_inference_model(model: nn.Module) -> nn.Module:
+    """The BN-folded, channels-last copy of ``model``, rebuilt only when its weights changed.
+
+    Raises ``RuntimeError`` for tensors without a version counter (created under
+    ``torch.inference_mode``); callers fall back to the plain model then.
+    """
+    key = weights_key(model)
+    hit = _FAST_CACHE.get(model)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    fused = fuse_model(model, channels_last=True).requires_grad_(False)
+    _FAST_CACHE[model] = (key, fused)
+    return fused
+
+
+def clear_fast_cache(model: nn.Module | None = None) -> None:
+    """Drop the cached fused copy of ``model`` (or of every model)."""
+    if model is None:
+        _FAST_CACHE.clear()
+    else:
+        _FAST_CACHE.pop(model, None)
