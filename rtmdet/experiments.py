@@ -38,12 +38,12 @@ from .config import PRESETS, Config, ConfigError, load_config
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS_DIR = ROOT / "experiments"
 PAPER_DIR = ROOT / "paper"
-TEST_SETTINGS = ("main", "ablation")
+TEST_SETTINGS = ("main", "ablation", "dota")
 _TOP_KEYS = {"title", "paper_ref", "description", "base", "overrides", "variants", "seeds",
              "baseline", "test_setting", "paper", "paper_only", "higher_is_better"}
 _VARIANT_KEYS = {"label", "base", "overrides", "paper_row", "compare_to", "note"}
 _PAPER_KEYS = {"csv", "match", "columns", "setting", "latency"}
-PAPER_COLUMNS = ("AP", "params_M", "flops_G", "latency_ms")
+PAPER_COLUMNS = ("AP", "mask_AP", "params_M", "flops_G", "latency_ms")
 
 # Data sources: what changes in the config when the real COCO set replaces the synthetic one.
 DATA_SOURCES: dict[str, dict[str, Any]] = {
@@ -223,12 +223,15 @@ def layers(exp: Experiment, variant: str, scale: Scale = PAPER_SCALE,
     if data_source not in DATA_SOURCES:
         raise ExperimentError(f"data source {data_source!r}: expected one of {list(DATA_SOURCES)}")
     clash = sorted(set(exp.variants[variant].overrides) & set(scale.overrides))
+    # RTMDet-R presets already point at the DOTA patches (data/dota_split/<mode>, 15 classes);
+    # the COCO-vs-synthetic choice does not apply to them.
+    data = {} if model_type(exp, variant) == "rotated" else DATA_SOURCES[data_source]
     if clash:
         raise ExperimentError(f"{exp.path}: variants.{variant}: {clash[0]}: also set by scale "
                               f"{scale.name!r}; a scale may not change what is ablated")
     return [(f"{exp.path}: overrides", exp.overrides),
             (f"{exp.path}: variants.{variant}", exp.variants[variant].overrides),
-            (f"data source {data_source}", DATA_SOURCES[data_source]),
+            (f"data source {data_source}", data),
             (f"scale {scale.name}", scale.overrides)]
 
 
@@ -262,6 +265,19 @@ def resolve(exp: Experiment, variant: str, seed: int = 0, scale: Scale = PAPER_S
     """The validated config of one (variant, seed) run at ``scale``."""
     spec = run_spec(exp, variant, seed, scale, data_source, work_dir)
     return load_config(spec["base"], spec["overrides"])
+
+
+def model_type(exp: Experiment, variant: str) -> str:
+    """det / ins / rotated: decides the data a run needs and how it is scored."""
+    base = exp.variants[variant].base or exp.base
+    return str(PRESETS[base].get("model", {}).get("type", "det"))
+
+
+def metric_name(exp: Experiment) -> str:
+    """What the table's AP column is (every variant of a table is scored the same way)."""
+    if model_type(exp, exp.baseline) == "rotated":
+        return "DOTA VOC07 11-point mAP at rotated IoU 0.5 (×100)"
+    return "COCO box AP (×100)"
 
 
 def seeds_for(exp: Experiment, scale: Scale) -> list[int]:
@@ -345,10 +361,100 @@ def paper_only_rows(exp: Experiment) -> list[dict[str, Any]]:
     return out
 
 
+# ----------------------------------------------------------------------------- one-off variant
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, f"{key}.") if isinstance(v, dict) else {key: v})
+    return out
+
+
+def parse_overrides(raw: Any, where: str = "oneoff.overrides") -> dict[str, Any]:
+    """Dotted overrides from what ``dvc exp run -S`` can write: a nested mapping
+    (``-S '+oneoff.overrides.train.base_lr=0.002'`` nests on the dots) or a list of
+    ``"key=value"`` strings (``-S "oneoff.set=['train.base_lr=0.002']"``) (values parsed as YAML, so ``7`` is an int and ``false`` a bool)."""
+    if raw is None:
+        return {}
+    if isinstance(raw, dict):
+        return _flatten(raw)
+    if isinstance(raw, list):
+        out: dict[str, Any] = {}
+        for item in raw:
+            if not isinstance(item, str) or "=" not in item:
+                raise ExperimentError(f"{where}: {item!r}: expected 'dotted.key=value'")
+            key, value = item.split("=", 1)
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        return out
+    raise ExperimentError(f"{where}: must be a mapping or a list of 'key=value', "
+                          f"got {type(raw).__name__}")
+
+
+@dataclass(frozen=True)
+class OneOff:
+    """One extra variant of one ablation, set from params.yaml without editing experiments/:
+
+        dvc exp run -S oneoff.ablation=kernel_size -S oneoff.name=k9 \\
+            -S '+oneoff.overrides.model.backbone.kernel_size=9'
+
+    It is the ablation's ``base_variant`` (default: its baseline) plus ``overrides``, so it runs,
+    is evaluated and gets a row in the table like any other variant (no paper row)."""
+    ablation: str = ""
+    name: str = "oneoff"
+    base_variant: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, experiments: dict[str, Experiment]) -> dict[str, Experiment]:
+        if not self.ablation:
+            return experiments
+        if self.ablation not in experiments:
+            raise ExperimentError(f"params.yaml: oneoff.ablation: unknown ablation "
+                                  f"{self.ablation!r} (have {', '.join(experiments)})")
+        return {**experiments, self.ablation: with_variant(experiments[self.ablation], self)}
+
+
+def with_variant(exp: Experiment, oneoff: OneOff) -> Experiment:
+    """``exp`` plus the one-off variant (checked: a new name, a known base variant, overrides
+    that resolve to a valid config)."""
+    from dataclasses import replace
+    name, base = oneoff.name, oneoff.base_variant or exp.baseline
+    where = f"params.yaml: oneoff ({exp.name})"
+    if not name.replace("_", "").replace("-", "").isalnum():
+        raise ExperimentError(f"{where}: name {name!r}: letters, digits, - and _ only")
+    if name in exp.variants:
+        raise ExperimentError(f"{where}: name {name!r} is already a variant of {exp.path}")
+    if base not in exp.variants:
+        raise ExperimentError(f"{where}: base_variant {base!r} is not a variant of {exp.path}")
+    b = exp.variants[base]
+    v = Variant(name, f"{name} (one-off: {base} + {', '.join(f'{k}={val}' for k, val in oneoff.overrides.items()) or 'nothing'})",
+                {**b.overrides, **oneoff.overrides}, None, "one-off variant from params.yaml",
+                b.base, base)
+    new = replace(exp, variants={**exp.variants, name: v})
+    resolve(new, name)                              # a bad key/value fails here, in one line
+    return new
+
+
+def load_oneoff(params_path: str | Path) -> OneOff:
+    """The ``oneoff`` section of params.yaml (absent or empty ablation: no extra variant)."""
+    path = Path(params_path)
+    raw = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    o = raw.get("oneoff") or {}
+    if not isinstance(o, dict):
+        raise ExperimentError(f"{path}: oneoff: must be a mapping")
+    _unknown(path, "oneoff.", o, {"ablation", "name", "base_variant", "overrides", "set"})
+    overrides = {**parse_overrides(o.get("overrides")),
+                 **parse_overrides(o.get("set"), "oneoff.set")}
+    return OneOff(str(o.get("ablation") or ""), str(o.get("name") or "oneoff"),
+                  str(o.get("base_variant") or ""), overrides)
+
+
 # ----------------------------------------------------------------------------- DVC view
 def params_doc(experiments: dict[str, Experiment], profile: str = "smoke") -> dict[str, Any]:
     """params.yaml: the profile DVC runs Snakemake with, and the ablations (one stage each)."""
     return {"profile": profile,
+            # One-off variant (empty ablation: none); see OneOff and README "Pipeline".
+            "oneoff": {"ablation": "", "name": "oneoff", "base_variant": "", "overrides": {},
+                       "set": []},
             "ablations": {name: {"file": f"experiments/{name}.yaml", "variants": list(exp.variants)}
                           for name, exp in experiments.items()}}
 
@@ -373,7 +479,7 @@ def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
         stages[f"table_{name}"] = {
             "cmd": f"{smk} reports/tables/{name}.md",
             "deps": [f"experiments/{name}.yaml", *code, "data/prepared/coco.json"],
-            "params": ["profile", f"ablations.{name}"],
+            "params": ["profile", "oneoff", f"ablations.{name}"],
             "outs": [{o: {"cache": False}} for o in (f"reports/tables/{name}.md", *figs)],
             "metrics": [{f"reports/tables/{name}.json": {"cache": False}}],
             "plots": [{f"reports/tables/{name}.csv": {"cache": False, "x": "variant",
@@ -395,9 +501,12 @@ def _main(argv: list[str] | None = None) -> int:
     p.add_argument("--experiment")
     p.add_argument("--variant")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--params", default=None, help="params.yaml whose oneoff section to apply")
     args = p.parse_args(argv)
     try:
         exps = list_experiments(args.dir)
+        if args.params:
+            exps = load_oneoff(args.params).apply(exps)
         if args.command == "list":
             for name, exp in exps.items():
                 print(f"{name:16s} {len(exp.variants):2d} variants  {exp.title}")
@@ -423,6 +532,10 @@ PARAMS_HEADER = """\
 # DVC parameters, generated from experiments/*.yaml by `python -m rtmdet.experiments params`
 # (tests/test_experiments.py fails if it drifts). `profile` picks workflow/profiles/<profile>:
 #   dvc exp run -S profile=paper
+# `oneoff` adds one extra variant (base variant + dotted overrides) to one ablation:
+#   dvc exp run -S oneoff.ablation=kernel_size -S oneoff.name=k9 \\
+#       -S '+oneoff.overrides.model.backbone.kernel_size=9' -S '+oneoff.overrides.model.neck.kernel_size=9'
+#   (or -S "oneoff.set=['model.backbone.kernel_size=9','model.neck.kernel_size=9']")
 """
 DVC_HEADER = """\
 # Generated from experiments/*.yaml by `python -m rtmdet.experiments dvc` (checked by

@@ -22,14 +22,30 @@ from pathlib import Path
 from typing import Any
 
 from .evaluate import FAST_SETTINGS
-from .experiments import Experiment, load_experiment, paper_only_rows, paper_values
+from .experiments import (Experiment, load_experiment, load_oneoff, metric_name,
+                          paper_only_rows, paper_values)
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .report_figures import plot_losses, plot_speed_accuracy, plot_table
+from .report_figures import plot_losses, plot_per_class_ap, plot_speed_accuracy, plot_table
 
+DATA_NOTES = {"synthetic": "synthetic COCO-format set (embedded generator)",
+              "coco": "COCO 2017 (train2017 / val2017)",
+              "synthetic_dota": "synthetic DOTA-format scenes (embedded generator), split into "
+                                "patches (single- / multi-scale)",
+              "dota": "DOTA-v1.0 (train / val), split into patches (single- / multi-scale)"}
 TIE = 0.05          # AP points: a smaller difference is reported as '='
 FIELDS = ("variant", "label", "paper_AP", "ours_AP_mean", "ours_AP_std", "seeds", "delta_AP",
           "reference", "paper_dir", "ours_dir", "direction", "paper_params_M", "ours_params_M",
           "paper_flops_G", "ours_flops_G", "paper_latency_ms", "ours_latency_ms", "latency_backend")
+MASK_FIELDS = ("paper_mask_AP", "ours_mask_AP_mean", "ours_mask_AP_std", "delta_mask_AP")
+
+
+def _fields(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """RTMDet-Ins tables carry mask AP columns too; the others keep the detection columns."""
+    return FIELDS + MASK_FIELDS if rows and "ours_mask_AP_mean" in rows[0] else FIELDS
+
+
+def _has_masks(exp: Experiment) -> bool:
+    return exp.paper is not None and "mask_AP" in exp.paper.columns
 
 
 # ----------------------------------------------------------------------------- collecting
@@ -55,15 +71,18 @@ def collect(exp: Experiment, runs: Path) -> dict[str, dict[str, Any]]:
     cx = json.loads(cx_path.read_text())["variants"] if cx_path.exists() else {}
     out: dict[str, dict[str, Any]] = {}
     for name in exp.variants:
-        aps, settings = [], set()
+        aps, mask_aps, settings = [], [], set()
         for ev in sorted((runs / name).glob("seed*/eval.json")):
             r = json.loads(ev.read_text())
-            aps.append(100.0 * float(r["metrics"]["AP"]))
+            m = r["metrics"]        # COCO: AP; DOTA: mAP (VOC07 at rotated IoU 0.5)
+            aps.append(100.0 * float(m["AP"] if "AP" in m else m["mAP"]))
+            if "segm_metrics" in r:
+                mask_aps.append(100.0 * float(r["segm_metrics"]["AP"]))
             settings.add(r.get("setting", "?"))
         bench_path = runs / name / "bench.json"
         bench = json.loads(bench_path.read_text()) if bench_path.exists() else None
         c = cx.get(name)
-        out[name] = {"aps": aps, "settings": settings, "bench": bench,
+        out[name] = {"aps": aps, "mask_aps": mask_aps, "settings": settings, "bench": bench,
                      "params_M": c["params"]["total"] / 1e6 if c else None,
                      "flops_G": c["flops"]["total"] / 1e9 if c else None}
     return out
@@ -88,7 +107,7 @@ def build_rows(exp: Experiment, runs: Path) -> list[dict[str, Any]]:
         else:
             direction = "agrees" if p_dir == o_dir else "differs"
         b = o["bench"]
-        rows.append({
+        row = {
             "variant": name, "label": v.label,
             "paper_AP": p.get("AP", "no paper row") if p else "no paper row",
             "ours_AP_mean": o_ap, "ours_AP_std": _mean_std(o["aps"])[1] if o["aps"] else None,
@@ -100,7 +119,14 @@ def build_rows(exp: Experiment, runs: Path) -> list[dict[str, Any]]:
             "ours_latency_ms": b["latency"]["median_ms"] if b else None,
             "latency_backend": (f"{b['backend']}/{b['device']}{' fp16' if b['fp16'] else ''}, "
                                 f"{b['size']}px, {b['threads']} thr") if b else "—",
-        })
+        }
+        if _has_masks(exp):
+            pm = _num(p.get("mask_AP"))
+            om, osd = _mean_std(o["mask_aps"]) if o["mask_aps"] else (None, None)
+            row.update({"paper_mask_AP": p.get("mask_AP", "no paper row") if p else "no paper row",
+                        "ours_mask_AP_mean": om, "ours_mask_AP_std": osd,
+                        "delta_mask_AP": om - pm if None not in (om, pm) else None})
+        rows.append(row)
     return rows
 
 
@@ -128,33 +154,47 @@ def _schedule(runs: Path) -> str:
 
 def render_markdown(exp: Experiment, rows: list[dict[str, Any]], extra: list[dict[str, Any]],
                     meta: dict[str, Any]) -> str:
-    setting = ("ablation (score 0.05, top 100)" if exp.test_setting == "ablation"
-               else "main (score 0.001, NMS 0.65, top 300)")
+    setting = {"ablation": "ablation (score 0.05, top 100)",
+               "main": "main (score 0.001, NMS 0.65, top 300)",
+               "dota": "DOTA (patches, score 0.05, rotated NMS 0.1, top 2000; merged per image)"
+               }[exp.test_setting]
+    masks = _has_masks(exp)
     p = exp.paper
     lines = [f"# {exp.title} ({exp.paper_ref})", "", exp.description, "",
              f"- **Data**: {meta['data']} · **scale**: {meta['scale']} — {meta['scale_note']}",
              f"- **Schedule (ours)**: {meta['schedule']}",
              f"- **Test setting**: {setting}; paper: {p.setting if p else 'n/a'}",
-             f"- **AP**: COCO box AP (×100), ours mean ± std over seeds; Δ = ours − paper; "
+             f"- **AP**: {metric_name(exp)}"
+             f"{'; mask AP: COCO segm AP (×100)' if masks else ''}, ours mean ± std over seeds; "
+             f"Δ = ours − paper; "
              f"direction = change vs the reference variant (paper / ours, '=' within {TIE} AP)",
              f"- **Params/FLOPs**: ours at paper scale (640×640, 80 classes; FLOPs = multiply-adds) "
              f"vs the paper's; **latency**: paper {p.latency if p and p.latency else 'not given'}; "
              f"ours as stated per row (forward only, batch 1, median)", "",
-             "| variant | paper AP | ours AP | Δ | direction (paper / ours) | params M (paper / ours) "
+             "| variant | paper AP | ours AP | Δ | "
+             + ("paper mask AP | ours mask AP | Δ mask | " if masks else "")
+             + "direction (paper / ours) | params M (paper / ours) "
              "| FLOPs G (paper / ours) | latency ms (paper / ours) | our latency backend |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|" + ("---|---|---|" if masks else "") + "---|---|---|---|---|"]
     for r in rows:
         ours = (f"{r['ours_AP_mean']:.1f} ± {r['ours_AP_std']:.1f} (n={r['seeds']})"
                 if r["ours_AP_mean"] is not None else "not run")
         d = "reference" if r["direction"] == "reference" else (
             f"{r['paper_dir']} / {r['ours_dir']} — {r['direction']}")
-        lines.append(f"| {r['label']} | {_fmt(r['paper_AP'])} | {ours} | {_fmt(r['delta_AP'])} | {d} "
+        mask = ""
+        if masks:
+            om = (f"{r['ours_mask_AP_mean']:.1f} ± {r['ours_mask_AP_std']:.1f}"
+                  if r["ours_mask_AP_mean"] is not None else "not run")
+            mask = f"{_fmt(r['paper_mask_AP'])} | {om} | {_fmt(r['delta_mask_AP'])} | "
+        lines.append(f"| {r['label']} | {_fmt(r['paper_AP'])} | {ours} | {_fmt(r['delta_AP'])} | "
+                     f"{mask}{d} "
                      f"| {_fmt(r['paper_params_M'], 2)} / {_fmt(r['ours_params_M'], 2)} "
                      f"| {_fmt(r['paper_flops_G'], 2)} / {_fmt(r['ours_flops_G'], 2)} "
                      f"| {_fmt(r['paper_latency_ms'], 2)} / {_fmt(r['ours_latency_ms'], 2)} "
                      f"| {r['latency_backend']} |")
     for r in extra:
-        lines.append(f"| {r['label']} | {_fmt(r.get('AP'))} | not run: {r['reason']} | — | — "
+        mask = f"{_fmt(r.get('mask_AP'))} | — | — | " if masks else ""
+        lines.append(f"| {r['label']} | {_fmt(r.get('AP'))} | not run: {r['reason']} | — | {mask}— "
                      f"| {_fmt(r.get('params_M', '—'), 2)} / — | {_fmt(r.get('flops_G', '—'), 2)} / — "
                      f"| {_fmt(r.get('latency_ms', '—'), 2)} / — | — |")
     agree = sum(r["direction"] == "agrees" for r in rows)
@@ -162,24 +202,33 @@ def render_markdown(exp: Experiment, rows: list[dict[str, Any]], extra: list[dic
     lines += ["", f"Direction agrees with the paper for {agree} of {checked} comparable variants.",
               "", f"Paper numbers: `paper/{p.csv}` (confidence per row there)." if p else "",
               "", f"![{exp.name}](../figures/{exp.name}.png)", "",
-              f"Training loss: ![loss](../figures/{exp.name}_loss.png) · precision-recall of "
+              f"Training loss: ![loss](../figures/{exp.name}_loss.png) · "
+              f"{'predictions (or per-class AP)' if exp.test_setting == 'dota' else 'precision-recall'} of "
               f"`{exp.baseline}`: ![pr](../figures/{exp.name}_pr.png)", ""]
     return "\n".join(lines)
 
 
 def render_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    fields = _fields(rows)
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: "" if r[k] is None else r[k] for k in FIELDS})
+        w.writerow({k: "" if r[k] is None else r[k] for k in fields})
     return buf.getvalue()
 
 
 def copy_pr_curve(exp: Experiment, runs: Path, path: Path) -> None:
-    curves = sorted((runs / exp.baseline).glob("seed*/pr_curve.png"))
+    # COCO evals draw a PR curve; the DOTA flow draws its merged rotated predictions instead.
+    curves = (sorted((runs / exp.baseline).glob("seed*/pr_curve.png"))
+              or sorted((runs / exp.baseline).glob("seed*/predictions.png")))
+    reports = sorted((runs / exp.baseline).glob("seed*/eval.json"))
+    if not curves and reports and exp.test_setting == "dota":
+        plot_per_class_ap(json.loads(reports[0].read_text()), path,
+                          f"{exp.name}/{exp.baseline}: per-class AP (no prediction to draw)")
+        return
     if not curves:
-        raise FileNotFoundError(f"{runs / exp.baseline}/seed*/pr_curve.png")
+        raise FileNotFoundError(f"{runs / exp.baseline}/seed*/pr_curve.png (or predictions.png)")
     atomic_write_bytes(path, curves[0].read_bytes())
 
 
@@ -191,8 +240,7 @@ def write_table(exp: Experiment, runs: Path, out: Path, scale: str, scale_note: 
         if wrong:  # the paper's main and ablation settings must never be mixed in one table
             raise ValueError(f"{runs / name}: evaluated in the {wrong} setting, table needs "
                              f"{exp.test_setting!r}")
-    meta = {"data": "synthetic COCO-format set (embedded generator)" if data == "synthetic"
-            else "COCO 2017 (train2017 / val2017)", "scale": scale, "scale_note": scale_note,
+    meta = {"data": DATA_NOTES[data], "scale": scale, "scale_note": scale_note,
             "schedule": _schedule(runs)}
     tables, figures = out / "tables", out / "figures"
     atomic_write_text(tables / f"{exp.name}.md", render_markdown(exp, rows, extra, meta))
@@ -276,8 +324,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--out", default="reports")
     t.add_argument("--scale", required=True, help="scale name stated on the table")
     t.add_argument("--scale-note", default="", help="one line describing the scale")
-    t.add_argument("--data", choices=["synthetic", "coco"], required=True)
+    t.add_argument("--data", choices=list(DATA_NOTES), required=True)
     t.add_argument("--mlflow", action="store_true", help="nest the runs under a parent run")
+    t.add_argument("--oneoff", default=None, metavar="PARAMS_YAML",
+                   help="add the one-off variant of this params.yaml (dvc exp run -S oneoff...)")
     i = sub.add_parser("index", help="reports/README.md and the speed-accuracy figure")
     i.add_argument("tables", nargs="+", help="reports/tables/<name>.json files")
     i.add_argument("--out", default="reports")
@@ -287,6 +337,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.report_command == "table":
         exp = load_experiment(args.experiment)
+        if args.oneoff:
+            exp = load_oneoff(args.oneoff).apply({exp.name: exp})[exp.name]
         summary = write_table(exp, Path(args.runs), out, args.scale, args.scale_note, args.data)
         print(f"wrote {out}/tables/{exp.name}.{{md,csv,json}} and figures "
               f"(direction agrees {summary['direction_agrees']}/{summary['direction_checked']})")

@@ -88,3 +88,17 @@ def plot_speed_accuracy(summary: dict[str, Any], path: Path) -> None:
     fig.suptitle("Speed vs accuracy of RTMDet tiny…x")
     fig.tight_layout()
     atomic_save_figure(fig, path)
+
+
+def plot_per_class_ap(report: dict[str, Any], path: Path, title: str) -> None:
+    """DOTA runs whose merged predictions are too weak to draw (no box above the drawing
+    threshold) still show where their mAP comes from: AP per class, with the gt counts."""
+    plt = _plt()
+    per_class = report.get("per_class") or []
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    ax.bar(range(len(per_class)), [100.0 * r["ap"] for r in per_class], color="tab:blue")
+    ax.set_xticks(range(len(per_class)), [f"{r['name']} ({r['num_gts']})" for r in per_class],
+                  rotation=45, ha="right", fontsize=7)
+    ax.set(ylabel="VOC07 AP@0.5 (×100)", title=title)
+    fig.tight_layout()
+    atomic_save_figure(fig, path)

@@ -6,15 +6,24 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir)))
-from rtmdet.experiments import Scale, list_experiments, resolve, run_spec, seeds_for  # noqa: E402
+from rtmdet.experiments import (Scale, list_experiments, load_oneoff, model_type,  # noqa: E402
+                                resolve, run_spec, seeds_for)
 
-EXPERIMENTS = list_experiments(Path(workflow.basedir) / "experiments")
+# params.yaml's `oneoff` section (`dvc exp run -S ...`) may add one extra variant to an ablation.
+ONEOFF = load_oneoff(Path(workflow.basedir) / "params.yaml")
+EXPERIMENTS = ONEOFF.apply(list_experiments(Path(workflow.basedir) / "experiments"))
 ABLATIONS = [a for a in EXPERIMENTS if not config["ablations"] or a in config["ablations"]]
 unknown = sorted(set(config["ablations"]) - set(EXPERIMENTS))
 if unknown:
     raise ValueError(f"config ablations: unknown {unknown}; have {sorted(EXPERIMENTS)}")
 SCALE = Scale.from_dict(config["scale"], config["scales"][config["scale"]])
 BENCH = config["scales"][config["scale"]]["bench"]
+DOTA = config["scales"][config["scale"]].get("dota", {"patch_size": 1024,
+                                                      "gap": {"ss": 256, "ms": 500}})
+# RTMDet-R tables: DOTA patches in, patch inference + merge + VOC07 mAP out (rule eval_dota).
+ROTATED = [a for a, e in EXPERIMENTS.items() if model_type(e, e.baseline) == "rotated"]
+NOT_ROTATED_RE = f"(?!(?:{'|'.join(ROTATED)})(?:/|$))[^/]+" if ROTATED else "[^/]+"
+ROTATED_RE = "|".join(ROTATED) if ROTATED else "(?!x)x"
 REAL_COCO = Path("data/coco/annotations/instances_val2017.json")
 DATA_SOURCE = (("coco" if REAL_COCO.exists() else "synthetic")
                if config["data_source"] == "auto" else config["data_source"])
@@ -64,6 +73,38 @@ def mlflow_ready(wildcards=None):
 def res(job, key):
     """Per-job resources of the current scale (threads, mem_mb, gpus, runtime in minutes)."""
     return config["scales"][config["scale"]]["resources"][job][key]
+
+
+def run_config(wildcards):
+    return resolve(EXPERIMENTS[wildcards.ablation], wildcards.variant, int(wildcards.seed), SCALE,
+                   DATA_SOURCE)
+
+
+def train_inputs(wildcards):
+    """COCO runs need the prepared COCO manifest; RTMDet-R runs the train patches of their split
+    (data.root = data/dota_split/<mode>); a run with train.init_from under runs/ (RTMDet-R from
+    a COCO RTMDet) needs that run's checkpoint first."""
+    cfg = run_config(wildcards)
+    data = ([f"{cfg.data.root}/train/index.json"] if cfg.data.format == "dota"
+            else ["data/prepared/coco.json"])
+    init = cfg.train.init_from
+    return data + ([init] if init and Path(init).parts[0] == "runs" else [])
+
+
+def dota_val_index(wildcards):
+    return f"{run_config(wildcards).data.root}/val/index.json"
+
+
+def report_data(wildcards):
+    """What the table says it was trained on."""
+    if wildcards.ablation in ROTATED:
+        return "dota" if dota_root(wildcards) == "data/dota" else "synthetic_dota"
+    return DATA_SOURCE
+
+
+def oneoff_flag(wildcards):
+    """The report must list the one-off variant that Snakemake ran."""
+    return "--oneoff params.yaml" if ONEOFF.ablation == wildcards.ablation else ""
 
 
 def dota_root(wildcards):

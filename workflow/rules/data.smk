@@ -41,6 +41,8 @@ rule prepare_dota:
         split="train|val",
     params:
         out=subpath(output[0], parent=True),
+        patch_size=DOTA["patch_size"],
+        gap=lambda w: DOTA["gap"][w.mode],
     threads: 2
     log:
         "runs/logs/data/prepare_dota_{mode}_{split}.log",
@@ -49,7 +51,8 @@ rule prepare_dota:
     shell:
         "rtmdet data split-dota --images {input}/{wildcards.split}/images"
         " --labels {input}/{wildcards.split}/labelTxt --out {params.out}"
-        " --mode {wildcards.mode} --workers {threads} > {log} 2>&1"
+        " --mode {wildcards.mode} --patch-size {params.patch_size} --gap {params.gap}"
+        " --workers {threads} > {log} 2>&1"
 
 
 rule dota_patches:

@@ -22,8 +22,9 @@ rule report_table:
         runs=lambda w, input: str(Path(input.complexity).parent),
         scale=config["scale"],
         scale_note=config["scales"][config["scale"]]["description"],
-        data=DATA_SOURCE,
+        data=report_data,
         mlflow=mlflow_flag,
+        oneoff=oneoff_flag,
     log:
         "runs/logs/report/{ablation}.log",
     conda:
@@ -31,7 +32,7 @@ rule report_table:
     shell:
         "rtmdet report table {input.experiment} --runs {params.runs} --out reports"
         " --scale {params.scale} --scale-note {params.scale_note:q} --data {params.data}"
-        " {params.mlflow} > {log} 2>&1"
+        " {params.mlflow} {params.oneoff} > {log} 2>&1"
 
 
 rule report_index:

@@ -31,7 +31,7 @@ rule mlflow_init:
 rule train:
     input:
         config="runs/{ablation}/{variant}/seed{seed}/resolved.yaml",
-        data="data/prepared/coco.json",
+        data=train_inputs,
         mlflow=mlflow_ready,
     output:
         weights="runs/{ablation}/{variant}/seed{seed}/final.pt",
