@@ -168,7 +168,9 @@ def render_markdown(exp: Experiment, rows: list[dict[str, Any]], extra: list[dic
              f"{'; mask AP: COCO segm AP (×100)' if masks else ''}, ours mean ± std over seeds; "
              f"Δ = ours − paper; "
              f"direction = change vs the reference variant (paper / ours, '=' within {TIE} AP)",
-             f"- **Params/FLOPs**: ours at paper scale (640×640, 80 classes; FLOPs = multiply-adds) "
+             f"- **Params/FLOPs**: ours at paper scale ("
+             f"{'1024×1024, 15 DOTA classes' if exp.test_setting == 'dota' else '640×640, 80 classes'}"
+             f"; FLOPs = multiply-adds) "
              f"vs the paper's; **latency**: paper {p.latency if p and p.latency else 'not given'}; "
              f"ours as stated per row (forward only, batch 1, median)", "",
              "| variant | paper AP | ours AP | Δ | "
