@@ -474,11 +474,19 @@ def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
         # persist: DVC must not delete the data before asking Snakemake, or the fresh files'
         # mtimes would make Snakemake retrain every run.
         "outs": [{o: {"persist": True}} for o in ("data/prepared/coco.json", "data/synth_coco")]}}
+    rotated = {n for n, e in experiments.items() if model_type(e, e.baseline) == "rotated"}
+    if rotated:     # RTMDet-R tables train on DOTA patches (data/dota when present, else synthetic)
+        stages["prepare_dota"] = {
+            "cmd": f"{smk} dota_patches",
+            "deps": ["rtmdet/data", "workflow/rules/data.smk", "config/config.yaml"],
+            "params": ["profile"],
+            "outs": [{o: {"persist": True}} for o in ("data/dota_split", "data/synth_dota")]}
     for name in experiments:
+        data = "data/dota_split" if name in rotated else "data/prepared/coco.json"
         figs = [f"reports/figures/{name}{s}.png" for s in ("", "_loss", "_pr")]
         stages[f"table_{name}"] = {
             "cmd": f"{smk} reports/tables/{name}.md",
-            "deps": [f"experiments/{name}.yaml", *code, "data/prepared/coco.json"],
+            "deps": [f"experiments/{name}.yaml", *code, data],
             "params": ["profile", "oneoff", f"ablations.{name}"],
             "outs": [{o: {"cache": False}} for o in (f"reports/tables/{name}.md", *figs)],
             "metrics": [{f"reports/tables/{name}.json": {"cache": False}}],

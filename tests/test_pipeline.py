@@ -80,7 +80,7 @@ def test_dvc_lists_the_same_stages():
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     stages = set(r.stdout.split())
-    assert {f"table_{n}" for n in EXPERIMENTS} | {"prepare_coco", "index"} == stages
+    assert {f"table_{n}" for n in EXPERIMENTS} | {"prepare_coco", "prepare_dota", "index"} == stages
 
 
 CI_SCALE = {
