@@ -104,6 +104,12 @@ class RTMDetCriterion:
         return self.assigner.assign(logits.detach(), priors, decoded.detach(), gt_boxes,
                                     gt_labels, gt_valid, gt_centers)
 
+    def box_loss(self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
+                 ) -> torch.Tensor:
+        """Summed, IoU-target-weighted box loss of the positives (GIoU here; the rotated
+        criterion swaps in 1 − rotated IoU, everything else is shared)."""
+        return giou_loss(pred, target, weight, self.giou_eps).sum()
+
     def losses(self, logits: torch.Tensor, decoded: torch.Tensor, gt_boxes: torch.Tensor,
                result: AssignResult) -> dict[str, torch.Tensor]:
         c = logits.shape[-1]
@@ -114,7 +120,7 @@ class RTMDetCriterion:
         img_idx = pos.nonzero()[:, 0]
         pos_targets = gt_boxes[img_idx, result.gt_inds[pos]]
         # Empty positives still touch the graph so DDP sees every regression parameter used.
-        loss_bbox = giou_loss(decoded[pos], pos_targets, result.ious[pos], self.giou_eps).sum() \
+        loss_bbox = self.box_loss(decoded[pos], pos_targets, result.ious[pos]) \
             if pos.any() else decoded.sum() * 0
         loss_cls = loss_cls / normaliser * self.cls_weight
         loss_bbox = loss_bbox / normaliser * self.bbox_weight

@@ -22,8 +22,7 @@ import torch
 
 from .assigner import DynamicSoftLabelAssigner
 from .boxes import make_priors
-from .criterion import RTMDetCriterion, reduce_mean
-from .losses import quality_focal_loss
+from .criterion import RTMDetCriterion
 from .models.rotated_head import distance2rbox
 from .rotated import batched_points_in_rboxes, batched_rbox_iou, rbox_iou
 
@@ -119,21 +118,9 @@ class RotatedRTMDetCriterion(RTMDetCriterion):
                              gt_boxes, gt_labels, gt_valid, None)
         return self.losses(logits, decoded, gt_boxes, result)
 
-    def losses(self, logits, decoded, gt_boxes, result) -> dict[str, torch.Tensor]:
-        c = logits.shape[-1]
-        pos = result.pos_mask
-        normaliser = reduce_mean(result.ious[pos].sum().detach()).clamp(min=1)
-        loss_cls = quality_focal_loss(logits.reshape(-1, c), result.labels.reshape(-1),
-                                      result.ious.reshape(-1), self.qfl_beta).sum()
-        img_idx = pos.nonzero()[:, 0]
-        pos_targets = gt_boxes[img_idx, result.gt_inds[pos]]
-        # Empty positives still touch the graph so DDP sees every regression parameter used.
-        if pos.any():
-            pred = decoded[pos]
-            iou = rbox_iou(pred, pos_targets, aligned=True) * proper(pred)
-            loss_bbox = ((1 - iou.clamp(min=self.giou_eps)) * result.ious[pos]).sum()
-        else:
-            loss_bbox = decoded.sum() * 0
-        loss_cls = loss_cls / normaliser * self.cls_weight
-        loss_bbox = loss_bbox / normaliser * self.bbox_weight
-        return {"loss_cls": loss_cls, "loss_bbox": loss_bbox, "loss": loss_cls + loss_bbox}
+    def box_loss(self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
+                 ) -> torch.Tensor:
+        """1 − rotated IoU (clamped ≥ 1e-6), IoU-target-weighted; boxes with non-positive
+        width or height count as IoU 0 (see the module docstring)."""
+        iou = rbox_iou(pred, target, aligned=True) * proper(pred)
+        return ((1 - iou.clamp(min=self.giou_eps)) * weight).sum()
