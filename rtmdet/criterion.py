@@ -27,22 +27,27 @@ def reduce_mean(x: torch.Tensor) -> torch.Tensor:
 
 
 def pad_targets(targets: list[dict[str, torch.Tensor]], num_classes: int,
-                device: torch.device, dtype: torch.dtype
+                device: torch.device, dtype: torch.dtype, box_key: str = "boxes",
+                box_dim: int = 4
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """List of per-image ``boxes`` (N, 4) / ``labels`` (N,) [/ ``centers`` (N, 2)] → padded
-    (B, G, 4), (B, G), valid mask (B, G) [, (B, G, 2)]."""
+    (B, G, 4), (B, G), valid mask (B, G) [, (B, G, 2)]. The rotated criterion pads
+    ``rboxes`` (N, 5) the same way (``box_key``, ``box_dim``)."""
     g = max([len(t["labels"]) for t in targets], default=0)
     b = len(targets)
-    boxes = torch.zeros((b, g, 4), device=device, dtype=dtype)
+    boxes = torch.zeros((b, g, box_dim), device=device, dtype=dtype)
     labels = torch.zeros((b, g), device=device, dtype=torch.long)
     valid = torch.zeros((b, g), device=device, dtype=torch.bool)
     with_centers = any("centers" in t for t in targets)
     centers = torch.zeros((b, g, 2), device=device, dtype=dtype) if with_centers else None
     for i, t in enumerate(targets):
-        tb, tl = t["boxes"], t["labels"]
+        if box_key not in t:
+            raise ValueError(f"target {i}: needs '{box_key}' ({box_dim} values per object)")
+        tb, tl = t[box_key], t["labels"]
         n = len(tl)
-        if tb.shape != (n, 4):
-            raise ValueError(f"target {i}: boxes must be ({n}, 4) xyxy, got {tuple(tb.shape)}")
+        if tb.shape != (n, box_dim):
+            raise ValueError(f"target {i}: {box_key} must be ({n}, {box_dim}), "
+                             f"got {tuple(tb.shape)}")
         if n and (tl.min() < 0 or tl.max() >= num_classes):
             raise ValueError(f"target {i}: labels must be in [0, {num_classes}), "
                              f"got {tl.min().item()}..{tl.max().item()}")

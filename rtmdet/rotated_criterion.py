@@ -22,7 +22,7 @@ import torch
 
 from .assigner import DynamicSoftLabelAssigner
 from .boxes import make_priors
-from .criterion import RTMDetCriterion
+from .criterion import RTMDetCriterion, pad_targets
 from .models.rotated_head import distance2rbox
 from .rotated import batched_points_in_rboxes, batched_rbox_iou, rbox_iou
 
@@ -46,34 +46,6 @@ def proper_rbox_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 def inside_shrunk_rboxes(points: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return batched_points_in_rboxes(points, gt, shrink=CANDIDATE_SHRINK)
-
-
-def pad_rotated_targets(targets: list[dict[str, torch.Tensor]], num_classes: int,
-                        device: torch.device, dtype: torch.dtype
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-image ``rboxes`` (N, 5) le90 / ``labels`` (N,) → padded (B, G, 5), (B, G) and the
-    valid mask (B, G)."""
-    g = max([len(t["labels"]) for t in targets], default=0)
-    b = len(targets)
-    boxes = torch.zeros((b, g, 5), device=device, dtype=dtype)
-    labels = torch.zeros((b, g), device=device, dtype=torch.long)
-    valid = torch.zeros((b, g), device=device, dtype=torch.bool)
-    for i, t in enumerate(targets):
-        if "rboxes" not in t:
-            raise ValueError(f"target {i}: rotated training needs 'rboxes' (N, 5); "
-                             "is data.format 'dota'?")
-        tb, tl = t["rboxes"], t["labels"]
-        n = len(tl)
-        if tb.shape != (n, 5):
-            raise ValueError(f"target {i}: rboxes must be ({n}, 5) (cx, cy, w, h, θ), "
-                             f"got {tuple(tb.shape)}")
-        if n and (tl.min() < 0 or tl.max() >= num_classes):
-            raise ValueError(f"target {i}: labels must be in [0, {num_classes}), "
-                             f"got {tl.min().item()}..{tl.max().item()}")
-        boxes[i, :n] = tb.to(device, dtype)
-        labels[i, :n] = tl.to(device)
-        valid[i, :n] = True
-    return boxes, labels, valid
 
 
 class RotatedRTMDetCriterion(RTMDetCriterion):
@@ -113,7 +85,10 @@ class RotatedRTMDetCriterion(RTMDetCriterion):
         points, strides = make_priors([tuple(x.shape[-2:]) for x in cls_scores], self.strides,
                                       device=device)
         decoded = distance2rbox(points[None].expand(b, -1, -1), dists, angles)   # (B, P, 5)
-        gt_boxes, gt_labels, gt_valid = pad_rotated_targets(targets, c, device, torch.float32)
+        if any("rboxes" not in t for t in targets):
+            raise ValueError("rotated training needs 'rboxes' (N, 5) targets; is data.format 'dota'?")
+        gt_boxes, gt_labels, gt_valid, _ = pad_targets(targets, c, device, torch.float32,
+                                                       box_key="rboxes", box_dim=5)
         result = self.assign(logits, torch.cat([points, strides[:, None]], 1), decoded,
                              gt_boxes, gt_labels, gt_valid, None)
         return self.losses(logits, decoded, gt_boxes, result)
