@@ -15,6 +15,7 @@ import torch.distributed as dist
 from .assigner import AssignResult, DynamicSoftLabelAssigner
 from .boxes import distance2bbox, make_priors
 from .losses import giou_loss, quality_focal_loss
+from .postprocess import flatten_levels
 
 
 def reduce_mean(x: torch.Tensor) -> torch.Tensor:
@@ -94,8 +95,7 @@ class RTMDetCriterion:
             raise ValueError(f"{len(targets)} targets for a batch of {b} images")
         device = cls_scores[0].device
         # Losses in float32 even under AMP: QFL's σ^β and the box areas lose too much in half.
-        logits = torch.cat([x.permute(0, 2, 3, 1).reshape(b, -1, c) for x in cls_scores], 1).float()
-        dists = torch.cat([x.permute(0, 2, 3, 1).reshape(b, -1, 4) for x in bbox_preds], 1).float()
+        logits, dists = flatten_levels(cls_scores).float(), flatten_levels(bbox_preds).float()
         points, strides = make_priors([tuple(x.shape[-2:]) for x in cls_scores], self.strides,
                                       device=device)
         decoded = distance2bbox(points[None], dists)                           # (B, P, 4)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .assigner import DynamicSoftLabelAssigner
 from .boxes import distance2bbox, make_priors
 from .criterion import RTMDetCriterion, pad_targets, reduce_mean
+from .postprocess import flatten_levels
 from .losses import dice_loss
 from .masks import dynamic_mask_logits, mask_centroids
 
@@ -88,9 +89,8 @@ class RTMDetInsCriterion(RTMDetCriterion):
             raise ValueError(f"{len(targets)} targets for a batch of {b} images")
         device = cls_scores[0].device
         targets = with_mask_centers(targets)
-        flat = lambda xs: torch.cat([x.permute(0, 2, 3, 1).reshape(b, -1, x.shape[1])  # noqa: E731
-                                     for x in xs], 1).float()
-        logits, dists, kernels = flat(cls_scores), flat(bbox_preds), flat(kernel_preds)
+        logits, dists, kernels = (flatten_levels(xs).float()
+                                  for xs in (cls_scores, bbox_preds, kernel_preds))
         points, strides = make_priors([tuple(x.shape[-2:]) for x in cls_scores], self.strides,
                                       device=device)
         decoded = distance2bbox(points[None], dists)

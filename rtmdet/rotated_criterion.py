@@ -24,6 +24,7 @@ from .assigner import DynamicSoftLabelAssigner
 from .boxes import make_priors
 from .criterion import RTMDetCriterion, pad_targets
 from .models.rotated_head import distance2rbox
+from .postprocess import flatten_levels
 from .rotated import batched_points_in_rboxes, batched_rbox_iou, rbox_iou
 
 CANDIDATE_SHRINK = 0.01
@@ -78,10 +79,8 @@ class RotatedRTMDetCriterion(RTMDetCriterion):
             raise ValueError(f"{len(targets)} targets for a batch of {b} images")
         device = cls_scores[0].device
 
-        def flat(xs: list[torch.Tensor], k: int) -> torch.Tensor:
-            return torch.cat([x.permute(0, 2, 3, 1).reshape(b, -1, k) for x in xs], 1).float()
-
-        logits, dists, angles = flat(cls_scores, c), flat(bbox_preds, 4), flat(angle_preds, 1)
+        logits, dists, angles = (flatten_levels(xs).float()
+                                 for xs in (cls_scores, bbox_preds, angle_preds))
         points, strides = make_priors([tuple(x.shape[-2:]) for x in cls_scores], self.strides,
                                       device=device)
         decoded = distance2rbox(points[None].expand(b, -1, -1), dists, angles)   # (B, P, 5)
