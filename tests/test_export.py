@@ -19,12 +19,8 @@ from rtmdet.postprocess import postprocess
 SIZE = 320
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# onnxruntime/fused-model comparisons run single-threaded (conftest.single_thread).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _model(overrides: list[str] | None = None):

@@ -10,12 +10,8 @@ from rtmdet.export import calibrate_bn, _flatten
 from rtmdet.fuse import count_unfused_bn, fuse_conv_bn, fuse_model
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# onnxruntime/fused-model comparisons run single-threaded (conftest.single_thread).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _random_bn_model(share: str):

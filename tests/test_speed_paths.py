@@ -11,12 +11,8 @@ from conftest import load_fixture
 from rtmdet.fuse import _FAST_CACHE, clear_fast_cache, count_unfused_bn
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# onnxruntime/fused-model comparisons run single-threaded (conftest.single_thread).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
