@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .presets import PRESETS
+from .yaml_io import read_yaml_mapping
 
 
 class ConfigError(ValueError):
@@ -220,20 +221,6 @@ def _merge(dst: dict[str, Any], src: dict[str, Any], source: str,
                     origins[sub] = source
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {str(e).splitlines()[0]}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
-    return data
-
-
 def _layers(source: str | Path, seen: tuple[str, ...] = ()) -> list[tuple[str, dict[str, Any]]]:
     """The chain of (source name, dict) from the deepest base to ``source`` itself."""
     name = str(source)
@@ -245,7 +232,7 @@ def _layers(source: str | Path, seen: tuple[str, ...] = ()) -> list[tuple[str, d
     key = str(path.resolve())
     if key in seen:
         raise ConfigError(f"{path}: base chain loops back to itself")
-    data = _read_yaml(path)
+    data = read_yaml_mapping(path, ConfigError)
     base = data.pop("base", None)
     chain: list[tuple[str, dict[str, Any]]] = []
     if base is not None:

@@ -6,7 +6,8 @@
 
 Every table puts the paper's number next to ours (mean ± std over seeds), the difference, and
 the *direction check*: did the variant move AP the same way relative to its reference as in the
-paper? At smoke scale only the plumbing is meaningful, so each table states the data set,
+paper? (The rows, direction check included, come from :mod:`rtmdet.report_rows`; this module
+renders and writes them.) At smoke scale only the plumbing is meaningful, so each table states the data set,
 schedule, test setting and latency protocol it was made with. Paper cells the sources do not
 give stay 'not found'; params/FLOPs are ours at paper scale (640, COCO classes) whatever the run
 scale, so they are comparable with the paper's at any scale.
@@ -17,22 +18,22 @@ import argparse
 import csv
 import io
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from .evaluate import FAST_SETTINGS
-from .experiments import (Experiment, load_experiment, load_oneoff, metric_name,
-                          paper_only_rows, paper_values)
+from .experiment_dvc import load_oneoff
+from .experiment_resolve import metric_name, paper_only_rows
+from .experiment_spec import Experiment, load_experiment
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .report_figures import plot_losses, plot_per_class_ap, plot_speed_accuracy, plot_table
+from .report_rows import TIE, build_rows, collect, has_masks
 
 DATA_NOTES = {"synthetic": "synthetic COCO-format set (embedded generator)",
               "coco": "COCO 2017 (train2017 / val2017)",
               "synthetic_dota": "synthetic DOTA-format scenes (embedded generator), split into "
                                 "patches (single- / multi-scale)",
               "dota": "DOTA-v1.0 (train / val), split into patches (single- / multi-scale)"}
-TIE = 0.05          # AP points: a smaller difference is reported as '='
 FIELDS = ("variant", "label", "paper_AP", "ours_AP_mean", "ours_AP_std", "seeds", "delta_AP",
           "reference", "paper_dir", "ours_dir", "direction", "paper_params_M", "ours_params_M",
           "paper_flops_G", "ours_flops_G", "paper_latency_ms", "ours_latency_ms", "latency_backend")
@@ -42,92 +43,6 @@ MASK_FIELDS = ("paper_mask_AP", "ours_mask_AP_mean", "ours_mask_AP_std", "delta_
 def _fields(rows: list[dict[str, Any]]) -> tuple[str, ...]:
     """RTMDet-Ins tables carry mask AP columns too; the others keep the detection columns."""
     return FIELDS + MASK_FIELDS if rows and "ours_mask_AP_mean" in rows[0] else FIELDS
-
-
-def _has_masks(exp: Experiment) -> bool:
-    return exp.paper is not None and "mask_AP" in exp.paper.columns
-
-
-# ----------------------------------------------------------------------------- collecting
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    m = sum(values) / len(values)
-    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    return m, sd
-
-
-def _num(x: Any) -> float | None:
-    return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
-
-
-def _sign(d: float | None) -> str:
-    if d is None:
-        return "n/a"
-    return "=" if abs(d) < TIE else ("↑" if d > 0 else "↓")
-
-
-def collect(exp: Experiment, runs: Path) -> dict[str, dict[str, Any]]:
-    """Per variant: AP of each seed (COCO AP × 100, the paper's unit), latency, complexity."""
-    cx_path = runs / "complexity.json"
-    cx = json.loads(cx_path.read_text())["variants"] if cx_path.exists() else {}
-    out: dict[str, dict[str, Any]] = {}
-    for name in exp.variants:
-        aps, mask_aps, settings = [], [], set()
-        for ev in sorted((runs / name).glob("seed*/eval.json")):
-            r = json.loads(ev.read_text())
-            m = r["metrics"]        # COCO: AP; DOTA: mAP (VOC07 at rotated IoU 0.5)
-            aps.append(100.0 * float(m["AP"] if "AP" in m else m["mAP"]))
-            if "segm_metrics" in r:
-                mask_aps.append(100.0 * float(r["segm_metrics"]["AP"]))
-            settings.add(r.get("setting", "?"))
-        bench_path = runs / name / "bench.json"
-        bench = json.loads(bench_path.read_text()) if bench_path.exists() else None
-        c = cx.get(name)
-        out[name] = {"aps": aps, "mask_aps": mask_aps, "settings": settings, "bench": bench,
-                     "params_M": c["params"]["total"] / 1e6 if c else None,
-                     "flops_G": c["flops"]["total"] / 1e9 if c else None}
-    return out
-
-
-def build_rows(exp: Experiment, runs: Path) -> list[dict[str, Any]]:
-    paper, ours = paper_values(exp), collect(exp, runs)
-    mean = {v: _mean_std(o["aps"])[0] if o["aps"] else None for v, o in ours.items()}
-    rows = []
-    for name, v in exp.variants.items():
-        o, p = ours[name], paper[name]
-        ref = v.compare_to or exp.baseline
-        p_ap, p_ref = _num(p.get("AP")), _num(paper[ref].get("AP"))
-        o_ap, o_ref = mean[name], mean[ref]
-        is_ref = name == ref
-        p_dir = "ref" if is_ref else _sign(p_ap - p_ref if None not in (p_ap, p_ref) else None)
-        o_dir = "ref" if is_ref else _sign(o_ap - o_ref if None not in (o_ap, o_ref) else None)
-        if is_ref:
-            direction = "reference"
-        elif "n/a" in (p_dir, o_dir):
-            direction = "n/a"
-        else:
-            direction = "agrees" if p_dir == o_dir else "differs"
-        b = o["bench"]
-        row = {
-            "variant": name, "label": v.label,
-            "paper_AP": p.get("AP", "no paper row") if p else "no paper row",
-            "ours_AP_mean": o_ap, "ours_AP_std": _mean_std(o["aps"])[1] if o["aps"] else None,
-            "seeds": len(o["aps"]), "delta_AP": o_ap - p_ap if None not in (o_ap, p_ap) else None,
-            "reference": ref, "paper_dir": p_dir, "ours_dir": o_dir, "direction": direction,
-            "paper_params_M": p.get("params_M", "—"), "ours_params_M": o["params_M"],
-            "paper_flops_G": p.get("flops_G", "—"), "ours_flops_G": o["flops_G"],
-            "paper_latency_ms": p.get("latency_ms", "—"),
-            "ours_latency_ms": b["latency"]["median_ms"] if b else None,
-            "latency_backend": (f"{b['backend']}/{b['device']}{' fp16' if b['fp16'] else ''}, "
-                                f"{b['size']}px, {b['threads']} thr") if b else "—",
-        }
-        if _has_masks(exp):
-            pm = _num(p.get("mask_AP"))
-            om, osd = _mean_std(o["mask_aps"]) if o["mask_aps"] else (None, None)
-            row.update({"paper_mask_AP": p.get("mask_AP", "no paper row") if p else "no paper row",
-                        "ours_mask_AP_mean": om, "ours_mask_AP_std": osd,
-                        "delta_mask_AP": om - pm if None not in (om, pm) else None})
-        rows.append(row)
-    return rows
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -158,7 +73,7 @@ def render_markdown(exp: Experiment, rows: list[dict[str, Any]], extra: list[dic
                "main": "main (score 0.001, NMS 0.65, top 300)",
                "dota": "DOTA (patches, score 0.05, rotated NMS 0.1, top 2000; merged per image)"
                }[exp.test_setting]
-    masks = _has_masks(exp)
+    masks = has_masks(exp)
     p = exp.paper
     lines = [f"# {exp.title} ({exp.paper_ref})", "", exp.description, "",
              f"- **Data**: {meta['data']} · **scale**: {meta['scale']} — {meta['scale_note']}",

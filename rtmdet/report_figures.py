@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from .experiments import Experiment
+from .experiment_spec import Experiment
 from .io import atomic_save_figure
 
 

@@ -11,9 +11,10 @@ import yaml
 from rtmdet.build import build_model
 from rtmdet.complexity import count_params
 from rtmdet.config import Config
-from rtmdet.experiments import (PAPER_SCALE, ExperimentError, Scale, dvc_doc, list_experiments,
-                                load_experiment, paper_only_rows, paper_values, params_doc,
-                                resolve, seeds_for, validate)
+from rtmdet.experiment_dvc import dvc_doc, params_doc
+from rtmdet.experiment_resolve import (PAPER_SCALE, Scale, paper_only_rows, paper_values, resolve,
+                                       seeds_for, validate)
+from rtmdet.experiment_spec import ExperimentError, list_experiments, load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = list_experiments(ROOT / "experiments")
@@ -166,7 +167,7 @@ def test_params_and_dvc_files_are_generated_from_experiments():
 def test_rerun_trigger_is_what_the_files_say_not_the_schema_defaults():
     """Snakemake reruns a training when run_spec changes; it must hold only the experiment's,
     variant's, data source's and scale's keys, so a new config field retrains nothing."""
-    from rtmdet.experiments import DATA_SOURCES, run_spec
+    from rtmdet.experiment_resolve import DATA_SOURCES, run_spec
     smoke = next(s for s in SCALES if s.name == "smoke")
     exp = EXPERIMENTS["kernel_size"]
     spec = run_spec(exp, "k3", 0, smoke)

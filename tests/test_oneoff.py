@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rtmdet.experiments import (ExperimentError, OneOff, dvc_doc, list_experiments, load_oneoff,
-                                parse_overrides, resolve, run_spec)
+from rtmdet.experiment_dvc import OneOff, dvc_doc, load_oneoff, parse_overrides
+from rtmdet.experiment_resolve import resolve, run_spec
+from rtmdet.experiment_spec import ExperimentError, list_experiments
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = list_experiments(ROOT / "experiments")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rtmdet.experiments import list_experiments
+from rtmdet.experiment_spec import list_experiments
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

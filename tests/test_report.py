@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rtmdet.experiments import list_experiments
-from rtmdet.report import build_rows, write_index, write_table
+from rtmdet.experiment_spec import list_experiments
+from rtmdet.report import write_index, write_table
+from rtmdet.report_rows import build_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPS = list_experiments(ROOT / "experiments")

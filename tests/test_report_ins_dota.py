@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rtmdet.report import build_rows, write_table
+from rtmdet.report import write_table
+from rtmdet.report_rows import build_rows
 from tests.test_report import EXPS, fake_runs
 
 

@@ -1,13 +1,14 @@
 # Shared helpers: the list of ablations, the scale and the data source. Everything comes from
-# experiments/*.yaml through rtmdet.experiments, the same module DVC's params.yaml is generated and
-# checked with, so Snakemake and DVC cannot disagree on what an ablation is.
+# experiments/*.yaml through rtmdet.experiment_{spec,resolve,dvc}, the same modules DVC's params.yaml
+# is generated and checked with, so Snakemake and DVC cannot disagree on what an ablation is.
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir)))
-from rtmdet.experiments import (Scale, list_experiments, load_oneoff, model_type,  # noqa: E402
-                                resolve, run_spec, seeds_for)
+from rtmdet.experiment_dvc import load_oneoff  # noqa: E402
+from rtmdet.experiment_resolve import Scale, model_type, resolve, run_spec, seeds_for  # noqa: E402
+from rtmdet.experiment_spec import list_experiments  # noqa: E402
 
 # params.yaml's `oneoff` section (`dvc exp run -S ...`) may add one extra variant to an ablation.
 ONEOFF = load_oneoff(Path(workflow.basedir) / "params.yaml")

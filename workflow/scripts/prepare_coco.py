@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from rtmdet.experiments import DATA_SOURCES
+from rtmdet.experiment_resolve import DATA_SOURCES
 from rtmdet.io import atomic_write_json
 
 snakemake = globals()["snakemake"]  # injected by Snakemake
