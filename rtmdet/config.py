@@ -150,6 +150,8 @@ class TrainConfig(_Section):
     max_iters_per_epoch: int | None = None       # smoke runs cut epochs short
     device: str = "auto"
     threads: int | None = None                   # torch CPU threads (None: torch's default)
+    channels_last: bool = True                   # NHWC activations: faster convs on CPU and GPU
+    fused_optimizer: bool = True                 # one fused AdamW/SGD kernel, not a per-tensor loop
     init_from: str | None = None                 # checkpoint whose matching tensors start training
     assigner: AssignerConfig = AssignerConfig()
     loss: LossConfig = LossConfig()

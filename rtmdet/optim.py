@@ -60,10 +60,14 @@ def build_optimizer(model: nn.Module, train_cfg, total_batch_size: int) -> torch
     lr = scaled_lr(train_cfg.base_lr, train_cfg.base_batch_size, total_batch_size)
     groups = param_groups(model, train_cfg.weight_decay, train_cfg.norm_decay,
                           train_cfg.bias_decay)
+    # The fused kernels update every tensor in one pass: AdamW 15.6 → 3.5 ms per step for tiny
+    # on 2 CPU threads (the per-tensor loop is ~4 % of a 320² training step). Same maths,
+    # different summation order, so results match the loop to float rounding, not bit for bit.
+    fused = bool(train_cfg.fused_optimizer) or None
     if train_cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=tuple(train_cfg.betas))
+        return torch.optim.AdamW(groups, lr=lr, betas=tuple(train_cfg.betas), fused=fused)
     if train_cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=train_cfg.momentum)
+        return torch.optim.SGD(groups, lr=lr, momentum=train_cfg.momentum, fused=fused)
     raise ValueError(f"train.optimizer: unknown optimizer {train_cfg.optimizer!r}")
 
 

@@ -116,8 +116,12 @@ def test_cache_reads_one_image_per_sample(root, cached, per_item):
 
 def test_items_contract(root):
     ds = build_train_dataset(cfg_for(root, with_masks=True))
-    images, targets = collate([ds[i] for i in range(8)])
+    items = [ds[i] for i in range(8)]
+    images, targets = collate(items)
     assert images.dtype == torch.uint8 and images.shape == (8, 3, 128, 128)
+    # NHWC memory (no transpose copy in the workers), same pixels as the classic NCHW stack.
+    assert images.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(images, torch.stack([it["img"].contiguous() for it in items]))
     for t in targets:
         b, m = t["boxes"], t["masks"]
         assert b.dtype == torch.float32 and t["labels"].dtype == torch.int64

@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--min-size", type=int, default=320, help="smallest image side")
     c.add_argument("--max-size", type=int, default=640, help="largest image side")
+    c.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="fixed image size instead of random sides (e.g. 480 640)")
     c.add_argument("--max-objects", type=int, default=20)
     c.add_argument("--workers", type=int, default=1)
 
@@ -74,7 +76,8 @@ def _run(args: argparse.Namespace) -> int:
     if cmd == "synth-coco":
         from .synthetic import write_synth_coco
         root = write_synth_coco(args.root, args.train, args.val, args.seed,
-                                (args.min_size, args.max_size), args.max_objects, args.workers)
+                                (args.min_size, args.max_size), args.max_objects, args.workers,
+                                shape=tuple(args.shape) if args.shape else None)
         print(f"wrote {root}/annotations/instances_{{train,val}}.json and {root}/images/")
     elif cmd == "synth-dota":
         from .synthetic import write_synth_dota

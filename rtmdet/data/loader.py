@@ -158,7 +158,7 @@ def to_item(sample: T.Sample) -> dict[str, Any]:
     """Numpy sample -> tensors (image channels first, still uint8)."""
     img = sample["img"]
     out: dict[str, Any] = {
-        "img": torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))),
+        "img": hwc_to_chw_view(img),
         "boxes": torch.from_numpy(np.ascontiguousarray(sample["boxes"], np.float32)).reshape(-1, 4),
         "labels": torch.from_numpy(np.ascontiguousarray(sample["labels"], np.int64)),
     }
@@ -172,6 +172,16 @@ def to_item(sample: T.Sample) -> dict[str, Any]:
     if "image_id" in sample:
         out["image_id"] = sample["image_id"]
     return out
+
+
+def hwc_to_chw_view(img: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 → a (3, H, W) *view* with channels-last strides: no transpose copy here.
+
+    The copy would cost ~2 ms per 640² sample (a fifth of the pipeline); :func:`collate` stacks
+    the pixels in their HWC order instead, which yields a channels-last batch — the layout the
+    trainer runs the network in anyway.
+    """
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
 
 
 def _to_torch(x: Any) -> Any:
@@ -226,7 +236,7 @@ class ValDataset(Dataset):
         h, w = img.shape[:2]
         canvas = np.full((self.size, self.size, 3), PAD_VALUE, np.uint8)
         canvas[:h, :w] = img[: self.size, : self.size]
-        return {"img": torch.from_numpy(canvas.transpose(2, 0, 1).copy()),
+        return {"img": hwc_to_chw_view(canvas),
                 "image_id": sample["image_id"], "scale": scale,
                 "ori_shape": tuple(sample["img"].shape[:2]), "img_shape": (h, w)}
 
@@ -236,8 +246,12 @@ def build_val_dataset(cfg: Config) -> ValDataset:
 
 
 def collate(batch: list[dict[str, Any]]) -> tuple[torch.Tensor, list[dict[str, Any]]]:
-    """-> (uint8 (N, 3, S, S), per-image dicts of everything else)."""
-    images = torch.stack([b["img"] for b in batch])
+    """-> (uint8 (N, 3, S, S) in channels-last memory, per-image dicts of everything else).
+
+    Stacking the HWC pixels (a plain memcpy per image) and permuting the batch gives NCHW
+    indexing over NHWC memory; ``.contiguous()`` turns it into the classic layout if needed.
+    """
+    images = torch.stack([b["img"].permute(1, 2, 0) for b in batch]).permute(0, 3, 1, 2)
     return images, [{k: v for k, v in b.items() if k != "img"} for b in batch]
 
 

@@ -121,9 +121,16 @@ def _polygons_from_mask(mask: np.ndarray) -> list[list[float]]:
 
 # ----------------------------------------------------------------------------- COCO
 def synth_coco_image(rng: np.random.Generator, size_range: tuple[int, int] = (320, 640),
-                     max_objects: int = 20, crowd_prob: float = 0.1):
-    """One image and its annotations (without ids): ``(img, [dict(category, segmentation, iscrowd)])``."""
+                     max_objects: int = 20, crowd_prob: float = 0.1,
+                     shape: tuple[int, int] | None = None):
+    """One image and its annotations (without ids): ``(img, [dict(category, segmentation, iscrowd)])``.
+
+    ``shape`` = (h, w) fixes the size (e.g. COCO's typical 480×640 for the data benchmark);
+    otherwise both sides are drawn from ``size_range``.
+    """
     h, w = (int(v) for v in rng.integers(size_range[0], size_range[1] + 1, 2))
+    if shape is not None:
+        h, w = shape
     img = _background(h, w, rng, clutter=int(rng.integers(10, 40)))
     owner = np.full((h, w), -1, np.int32)
     objs: list[tuple[int, float]] = []
@@ -183,10 +190,10 @@ def uncompressed_rle(mask: np.ndarray) -> list[int]:
     return ([0] + runs) if flat.size and flat[0] == 1 else runs
 
 
-def _coco_item(args: tuple[int, int, int, tuple[int, int], int]) -> tuple[bytes, list[dict], int, int]:
-    seed, split, index, size_range, max_objects = args
+def _coco_item(args: tuple) -> tuple[bytes, list[dict], int, int]:
+    seed, split, index, size_range, max_objects, shape = args
     rng = np.random.default_rng([seed, split, index])
-    img, anns = synth_coco_image(rng, size_range, max_objects)
+    img, anns = synth_coco_image(rng, size_range, max_objects, shape=shape)
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])
     assert ok
     return buf.tobytes(), anns, img.shape[0], img.shape[1]
@@ -194,7 +201,7 @@ def _coco_item(args: tuple[int, int, int, tuple[int, int], int]) -> tuple[bytes,
 
 def write_synth_coco(root: str | Path, n_train: int = 64, n_val: int = 16, seed: int = 0,
                      size_range: tuple[int, int] = (320, 640), max_objects: int = 20,
-                     workers: int = 1) -> Path:
+                     workers: int = 1, shape: tuple[int, int] | None = None) -> Path:
     """Write ``root/images/{train,val}/*.jpg`` and ``root/annotations/instances_{train,val}.json``."""
     from multiprocessing import Pool
 
@@ -202,7 +209,7 @@ def write_synth_coco(root: str | Path, n_train: int = 64, n_val: int = 16, seed:
     root = Path(root)
     categories = [{"id": cid, "name": name, "supercategory": "shape"} for cid, name in COCO_CATEGORIES]
     for split_idx, (split, n) in enumerate([("train", n_train), ("val", n_val)]):
-        jobs = [(seed, split_idx, i, tuple(size_range), max_objects) for i in range(n)]
+        jobs = [(seed, split_idx, i, tuple(size_range), max_objects, shape) for i in range(n)]
         images, annotations = [], []
         pool = Pool(workers) if workers > 1 else None
         results = pool.imap(_coco_item, jobs, chunksize=4) if pool else map(_coco_item, jobs)

@@ -135,18 +135,23 @@ def hsv_jitter(sample: Sample, gains: tuple[int, int, int], rng: np.random.Gener
     g = (g * rng.integers(0, 2, 3)).astype(np.int16)
     if not g.any():
         return sample
-    hsv = cv2.cvtColor(sample["img"], cv2.COLOR_BGR2HSV).astype(np.int16)
-    hsv[..., 0] = (hsv[..., 0] + g[0]) % 180
-    hsv[..., 1] = np.clip(hsv[..., 1] + g[1], 0, 255)
-    hsv[..., 2] = np.clip(hsv[..., 2] + g[2], 0, 255)
+    # One uint8 lookup table per channel instead of int16 arithmetic on the whole image: the
+    # same values (hue stays < 180, so its wrap is exact over the LUT), 3 passes fewer.
+    v = np.arange(256, dtype=np.int16)
+    lut = np.stack([(v + g[0]) % 180, np.clip(v + g[1], 0, 255), np.clip(v + g[2], 0, 255)], -1)
+    hsv = cv2.cvtColor(sample["img"], cv2.COLOR_BGR2HSV)
+    hsv = cv2.LUT(hsv, lut.astype(np.uint8).reshape(1, 256, 3))
     out = dict(sample)
-    out["img"] = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
+    out["img"] = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
     return out
 
 
 def hflip(sample: Sample) -> Sample:
     w = sample["img"].shape[1]
-    return affine(sample, np.ascontiguousarray(sample["img"][:, ::-1]), 1.0, 1.0, 0.0, 0.0, flip_w=w)
+    # cv2.flip: ~10× faster than materialising numpy's reversed-stride view of 3-byte pixels.
+    img = sample["img"]
+    flipped = cv2.flip(img, 1) if img.ndim == 3 and img.shape[2] <= 4 else img[:, ::-1].copy()
+    return affine(sample, flipped, 1.0, 1.0, 0.0, 0.0, flip_w=w)
 
 
 def random_hflip(sample: Sample, prob: float, rng: np.random.Generator) -> Sample:
