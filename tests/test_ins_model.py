@@ -79,6 +79,8 @@ def test_float32_predict_matches_official_detections_and_masks(fixture, model32)
                            iou_thr=cfg["nms"]["iou_threshold"], max_per_img=cfg["max_per_img"],
                            nms_pre=cfg["nms_pre"], mask_thr=cfg["mask_thr_binary"],
                            use_torchvision=False)
+    from rtmdet.fuse import _FAST_CACHE
+    assert model32 in _FAST_CACHE          # the default (BN-folded, channels-last) path ran
     assert len(dets) == len(fixture["dets"]) == 2
     for ours, ref in zip(dets, fixture["dets"]):
         n = len(ref["scores"])

@@ -33,15 +33,15 @@ def _predict(model, fixture, x=None, **kw):
                          nms_pre=cfg["nms_pre"], use_torchvision=False, **kw)
 
 
-def _assert_same(got, want, box_tol=0.1, score_tol=1e-3):
+def _assert_same(got, want, box_tol=0.1, score_tol=1e-3, key="boxes"):
     """Same detections up to float rounding, matched one-to-one in any order: two scores tied
     within ~1e-5 may swap places in the ranking when the arithmetic changes (folded BN)."""
     assert len(got) == len(want)
     for g, w in zip(got, want):
-        w_boxes = w["boxes"] if "boxes" in w else w["bboxes"]
-        assert len(g["boxes"]) == len(w_boxes) > 0
+        w_boxes = w[key] if key in w else w["bboxes"]
+        assert len(g[key]) == len(w_boxes) > 0
         close = ((g["labels"][:, None] == w["labels"][None])
-                 & ((g["boxes"][:, None] - w_boxes[None]).abs().amax(-1) <= box_tol)
+                 & ((g[key][:, None] - w_boxes[None]).abs().amax(-1) <= box_tol)
                  & ((g["scores"][:, None] - w["scores"][None]).abs() <= score_tol))
         used: set[int] = set()
         for i in range(len(close)):
@@ -111,3 +111,21 @@ def test_load_state_dict_invalidates(fixture):
     _assert_same(changed_fast, changed_plain, box_tol=1e-2, score_tol=1e-4)
     model.load_state_dict(state)
     _assert_same(_predict(model, fixture), before, box_tol=1e-4, score_tol=1e-6)
+
+
+def test_rotated_fast_path_matches_plain(fixture):
+    """RTMDet-R shares the fast path (``raw_for_inference``): same raw outputs and rotated
+    detections. Official tiny detection weights (angle conv fresh) keep the boxes realistic."""
+    from rtmdet.models.rotated_detector import init_from_detector
+    torch.manual_seed(0)
+    model = rtmdet.build_model("rtmdet-r-tiny", overrides=["model.head.num_classes=80"])
+    init_from_detector(model, fixture["state_dict"])
+    model.eval()
+    x = fixture["input"][:1]
+    fast = model.predict(x, score_thr=0.05, fast=True)
+    plain = model.predict(x, score_thr=0.05, fast=False)
+    assert model in _FAST_CACHE and len(plain[0]["scores"]) > 10
+    for a, b in zip(*(model.raw_for_inference(x, fast=f) for f in (True, False))):
+        for ta, tb in zip(a, b):                     # every level of cls, box and angle
+            assert (ta - tb).abs().max() <= 1e-3 * max(1.0, tb.abs().max().item())
+    _assert_same(fast, plain, box_tol=1e-2, score_tol=1e-3, key="rboxes")

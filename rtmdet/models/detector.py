@@ -57,6 +57,15 @@ class RTMDet(nn.Module):
         CPU latency, same detections up to float32 rounding. The copy is rebuilt whenever a
         parameter or buffer changed (version counters), so training between calls is safe.
         """
+        cls_scores, bbox_preds = self.raw_for_inference(x, fast)
+        return postprocess(cls_scores, bbox_preds, self.strides,
+                           img_shape or (x.shape[-2], x.shape[-1]), score_thr, nms_pre,
+                           iou_thr, max_per_img, use_torchvision)
+
+    def raw_for_inference(self, x: torch.Tensor, fast: bool | None = None):
+        """``forward_raw`` in eval mode (the previous mode is restored), through the cached
+        BN-folded channels-last copy when :meth:`_use_fast_path` says so. Shared by the
+        detection, Ins and R ``predict`` so every head gets the same fast path."""
         if self._use_fast_path(fast):
             from ..fuse import fast_inference_model
             try:
@@ -64,20 +73,13 @@ class RTMDet(nn.Module):
             except RuntimeError:  # inference-mode tensors carry no version counter
                 fused = None
             if fused is not None:
-                cls_scores, bbox_preds = fused.forward_raw(
-                    x.contiguous(memory_format=torch.channels_last))
-                return postprocess(cls_scores, bbox_preds, self.strides,
-                                   img_shape or (x.shape[-2], x.shape[-1]), score_thr, nms_pre,
-                                   iou_thr, max_per_img, use_torchvision)
+                return fused.forward_raw(x.contiguous(memory_format=torch.channels_last))
         was_training = self.training
         self.eval()
         try:
-            cls_scores, bbox_preds = self.forward_raw(x)
+            return self.forward_raw(x)
         finally:
             self.train(was_training)
-        return postprocess(cls_scores, bbox_preds, self.strides,
-                           img_shape or (x.shape[-2], x.shape[-1]), score_thr, nms_pre,
-                           iou_thr, max_per_img, use_torchvision)
 
     def _use_fast_path(self, fast: bool | None) -> bool:
         """Default: eval mode, float32, CPU, where oneDNN gains from folding and NHWC (CUDA and

@@ -35,16 +35,12 @@ class RotatedRTMDet(RTMDet):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, score_thr: float = 0.05, iou_thr: float = 0.1,
                 max_per_img: int = 2000, nms_pre: int = 2000, min_size: float | None = 0.0,
-                **_: Any) -> list[dict[str, torch.Tensor]]:
+                fast: bool | None = None, **_: Any) -> list[dict[str, torch.Tensor]]:
         """Rotated detections per image: dict of ``rboxes`` (K, 5) ``(cx, cy, w, h, θ)`` in
         input pixels, ``scores`` (K,), ``labels`` (K,). Defaults are the official DOTA test
-        settings. Switches to eval mode for the call and restores the previous mode."""
-        was_training = self.training
-        self.eval()
-        try:
-            raw = self.forward_raw(x)
-        finally:
-            self.train(was_training)
+        settings. Switches to eval mode for the call and restores the previous mode; ``fast``
+        as in :meth:`RTMDet.predict` (BN-folded channels-last copy by default on CPU)."""
+        raw = self.raw_for_inference(x, fast)
         return rotated_postprocess(*raw, self.strides, score_thr, nms_pre, iou_thr,
                                    max_per_img, min_size)
 
