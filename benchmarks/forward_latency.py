@@ -45,7 +45,7 @@ def measure(name: str, size: int, runs: int, warmup: int, threads: int, block: i
     onnx_path = work_dir / f"{name}-{size}-{model_hash(model, str(size))}.onnx"
     if not onnx_path.exists():
         export_onnx(model, onnx_path, size)
-    runners = {"torch": torch_runner(model, x, "cpu", False, fuse=False),
+    runners = {"torch": torch_runner(model, x, "cpu", False, fuse=False, channels_last=False),
                "torch_fused_cl": torch_runner(model, x, "cpu", False, fuse=True,
                                               channels_last=True),
                "onnxruntime": ort_runner(onnx_path, x, "cpu", threads)}

@@ -62,7 +62,7 @@ def model_hash(model: nn.Module, extra: str = "") -> str:
 
 # ----------------------------------------------------------------------------- runners
 def torch_runner(model: nn.Module, x: torch.Tensor, device: str, fp16: bool,
-                 fuse: bool = True, channels_last: bool = False) -> Runner:
+                 fuse: bool = True, channels_last: bool = True) -> Runner:
     """``fuse`` folds BatchNorm into the convs (as onnxruntime and TensorRT do in their graph
     optimisers, so the backends compare like for like); ``channels_last`` runs NHWC."""
     if device == "cuda" and not torch.cuda.is_available():
@@ -229,7 +229,7 @@ def _candidates(backend: str, device: str, fp16: bool) -> list[tuple[str, str, b
 
 def make_runner(model: nn.Module, x: torch.Tensor, backend: str, device: str, fp16: bool,
                 threads: int, work_dir: Path, tag: str, fuse: bool = True,
-                channels_last: bool = False) -> tuple[Runner, list[str]]:
+                channels_last: bool = True) -> tuple[Runner, list[str]]:
     """The runner for the request, or for the best fallback; also the fallback messages."""
     notes: list[str] = []
     onnx_path = work_dir / f"{tag}.onnx"
@@ -254,7 +254,7 @@ def make_runner(model: nn.Module, x: torch.Tensor, backend: str, device: str, fp
 def benchmark(model: nn.Module, name: str, backend: str = "torch", device: str = "cpu",
               fp16: bool = False, size: int = 640, batch: int = 1, runs: int = 30,
               warmup: int = 10, threads: int = 2, work_dir: str | Path = "runs/bench",
-              fuse: bool = True, channels_last: bool = False) -> dict[str, Any]:
+              fuse: bool = True, channels_last: bool = True) -> dict[str, Any]:
     """Latency of ``model.forward_raw`` on a (batch, 3, size, size) input, plus environment
     and complexity, as a JSON-ready dict."""
     from . import envinfo
@@ -292,7 +292,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         lat.add_argument(f"--{opt}", type=int, help=f"default: bench.{opt}")
     lat.add_argument("--no-fuse", dest="fuse", action="store_false",
                      help="torch: keep BatchNorm layers (default: folded into the convs)")
-    lat.add_argument("--channels-last", action="store_true", help="torch: NHWC memory format")
+    lat.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                     help="torch: NHWC memory format (default: bench.channels_last, on)")
     lat.add_argument("--out", help="write the JSON result here (atomically)")
     lat.add_argument("--work-dir", default="runs/bench", help="ONNX files and TensorRT engines")
     lat.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
@@ -308,7 +309,8 @@ def run(args: argparse.Namespace) -> int:
     res = benchmark(model, cfg.name, pick(args.backend, b.backend), pick(args.device, b.device),
                     pick(args.fp16, b.fp16), pick(args.size, b.size), pick(args.batch, b.batch),
                     pick(args.runs, b.runs), pick(args.warmup, b.warmup),
-                    pick(args.threads, b.threads), args.work_dir, args.fuse, args.channels_last)
+                    pick(args.threads, b.threads), args.work_dir, args.fuse,
+                    pick(args.channels_last, b.channels_last))
     res["config"] = args.config
     lat = res["latency"]
     print(f"{res['model']} {res['backend']}/{res['device']}{' fp16' if res['fp16'] else ''} "

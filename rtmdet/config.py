@@ -175,6 +175,7 @@ class BenchConfig(_Section):
     warmup: int = 10
     runs: int = 30
     threads: int = 2
+    channels_last: bool = True                   # torch backend: NHWC (oneDNN's faster layout)
 
 
 class Config(_Section):

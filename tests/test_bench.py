@@ -43,8 +43,8 @@ def _latency(tmp_path, backend: str, *extra: str) -> dict:
 def test_latency_cpu_writes_json(tmp_path, backend):
     res = _latency(tmp_path, backend)
     assert (res["backend"], res["device"], res["fp16"]) == (backend, "cpu", False)
-    if backend == "torch":  # BN folded by default, as the other backends do
-        assert res["torch_fused_bn"] is True and res["channels_last"] is False
+    if backend == "torch":  # BN folded and NHWC by default, as the other backends do
+        assert res["torch_fused_bn"] is True and res["channels_last"] is True
     assert res["fallback"] == []
     lat = res["latency"]
     assert lat["runs"] == len(lat["all_ms"]) == 4
