@@ -2,9 +2,10 @@
 
 Draws random rotated-box pairs in four regimes — general overlap, nested, near-identical
 (tiny perturbations) and touching (shared edge or corner, IoU 0) — plus DOTA-scale coordinates
-(thousands of pixels, small boxes), computes IoU in float64 and float32 and with shapely's GEOS
-polygon overlay, prints the error statistics per regime and dtype, and plots the error histogram
-(log-scale |error|) to ``docs/rotated_iou_error.png``. Nothing is asserted here; the tests hold
+(thousands of pixels, small boxes) and near-identical large boxes at DOTA-scale coordinates,
+computes IoU in float64 and float32 and with shapely's GEOS polygon overlay, prints the error
+statistics per regime and dtype, and plots the error histogram (log-scale |error|) to
+``docs/rotated_iou_error.png``. Nothing is asserted here; the tests hold
 the tolerances (``tests/test_rotated.py``).
 
     .venv/bin/python benchmarks/rotated_iou_check.py [--n 20000] [--seed 0]
@@ -54,7 +55,19 @@ def regimes(n: int, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.
     jitter = big + np.concatenate([rng.normal(0, 5, (n, 2)), rng.normal(0, 5, (n, 2)).clip(-4, 4),
                                    rng.normal(0, 0.2, (n, 1))], 1)
     out["DOTA-scale"] = (big, jitter)
+    out["near-identical DOTA"] = near_identical_dota(n, rng)
     return out
+
+
+def near_identical_dota(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Large boxes far from the origin nudged by 1e-4…1e-2 px and 1e-7…1e-4 rad (a fifth of the
+    components left exact): the float32 worst case, edges nearly coincident along their length."""
+    a = np.concatenate([rng.uniform(500, 1000, (n, 2)), rng.uniform(10, 300, (n, 2)),
+                        rng.uniform(-math.pi / 2, math.pi / 2, (n, 1))], 1)
+    delta = np.concatenate([10 ** rng.uniform(-4, -2, (n, 4)), 10 ** rng.uniform(-7, -4, (n, 1))],
+                           1) * rng.choice([-1.0, 1.0], (n, 5))
+    delta[rng.random((n, 5)) < 0.2] = 0
+    return a, a + delta
 
 
 def shapely_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -84,6 +84,25 @@ def test_iou_large_coordinates_float32():
     assert (rbox_iou(a.float(), b.float(), aligned=True).double() - ref).abs().max() <= 1e-4
 
 
+def test_iou_near_identical_pairs_float32():
+    """Nearly coincident edges: a corner or crossing accepted by the inside tolerance while just
+    outside the other box used to add an edge-long sliver (1.5e-4 … 5e-4 IoU in float32)."""
+    g = torch.Generator().manual_seed(8)
+    n = 2000
+    a = torch.cat([500 + 500 * torch.rand(n, 2, generator=g),          # centres, px
+                   10 + 290 * torch.rand(n, 2, generator=g),           # sizes, px
+                   (torch.rand(n, 1, generator=g) - 0.5) * math.pi], 1).double()
+    scale = torch.tensor([1e-4] * 4 + [1e-7], dtype=torch.float64)
+    delta = scale * 100 ** torch.rand(n, 5, generator=g, dtype=torch.float64)
+    delta *= torch.randint(0, 2, (n, 5), generator=g) * 2 - 1        # random signs
+    delta[torch.rand(n, 5, generator=g) < 0.2] = 0                  # some components exact
+    b = a + delta
+    ref = _shapely_iou(a, b)
+    assert ref.min() > 0.99
+    assert (rbox_iou(a, b, aligned=True) - ref).abs().max() <= 1e-9
+    assert (rbox_iou(a.float(), b.float(), aligned=True).double() - ref).abs().max() <= 1e-4
+
+
 def test_pairwise_equals_aligned_and_chunking():
     a, b = _random_rboxes(37, 5), _random_rboxes(23, 6)
     full = rbox_iou(a, b)
