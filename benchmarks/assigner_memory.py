@@ -102,7 +102,9 @@ def main() -> None:
         label = f"{r['chunk']} (unchunked)" if r["chunk"] >= args.gts else str(r["chunk"])
         print(f"| {label} | {r['time_s']:.3f} | {r['peak_above_before_mib']:.0f} | "
               f"{r['peak_rss_mib']:.0f} | {r['positives']} | {same} | {r['load_avg_1m']:.2f} |")
-    atomic_write_json(args.out, {"benchmark": "assigner_memory", "rows": rows})
+    from rtmdet import envinfo
+    atomic_write_json(args.out, {"benchmark": "assigner_memory", "rows": rows,
+                                 "command": " ".join(sys.argv), "env": envinfo.collect()})
     print(f"wrote {args.out}")
 
 
