@@ -8,7 +8,8 @@ the model's params/FLOPs, so the latency column of a table can always be traced 
 
 Backends: ``torch`` (CPU or CUDA, optional FP16 on CUDA), ``onnxruntime`` (CPU, or CUDA with
 I/O bound on the device), ``tensorrt`` (FP16 engine built from our ONNX with the TensorRT Python
-API, cached by model hash, timed with CUDA events). An unavailable backend or device prints
+API, cached by model hash, timed with CUDA events; see :mod:`rtmdet.tensorrt_backend`, imported
+only when asked for, since TensorRT is an optional extra). An unavailable backend or device prints
 one line and falls back to the best available one; the result records both what was asked for
 and what ran.
 """
@@ -113,74 +114,6 @@ def ort_runner(onnx_path: Path, x: torch.Tensor, device: str, threads: int) -> R
     return Runner(lambda: sess.run(None, feed), "onnxruntime", device, False)
 
 
-def _trt_engine(onnx_path: Path, fp16: bool, cache_dir: Path):
-    import tensorrt as trt
-
-    gpu = torch.cuda.get_device_name()
-    key = hashlib.sha256(onnx_path.read_bytes() + f"{trt.__version__}|{gpu}|{fp16}".encode())
-    path = cache_dir / f"{onnx_path.stem}-{key.hexdigest()[:16]}.engine"
-    logger = trt.Logger(trt.Logger.WARNING)
-    runtime = trt.Runtime(logger)
-    if path.exists():
-        engine = runtime.deserialize_cuda_engine(path.read_bytes())
-        if engine is not None:
-            return engine, path, True
-    builder = trt.Builder(logger)
-    flag = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)
-    network = builder.create_network(0 if flag is None else 1 << int(flag))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_path.read_bytes()):
-        raise Unavailable(f"TensorRT cannot parse {onnx_path}: {parser.get_error(0)}")
-    config = builder.create_builder_config()
-    if hasattr(config, "set_memory_pool_limit"):
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 4 << 30)
-    if fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
-    blob = builder.build_serialized_network(network, config)
-    if blob is None:
-        raise Unavailable(f"TensorRT failed to build an engine from {onnx_path}")
-    from .io import atomic_write_bytes
-    atomic_write_bytes(path, bytes(blob))
-    return runtime.deserialize_cuda_engine(bytes(blob)), path, False
-
-
-def trt_runner(onnx_path: Path, x: torch.Tensor, fp16: bool, cache_dir: Path) -> Runner:
-    try:
-        import tensorrt as trt
-    except ImportError:
-        raise Unavailable("tensorrt is not installed (pip install tensorrt)") from None
-    if not torch.cuda.is_available():
-        raise Unavailable("TensorRT needs a CUDA GPU and torch sees none")
-    engine, path, cached = _trt_engine(onnx_path, fp16, cache_dir)
-    dtypes = {getattr(trt, n): getattr(torch, t) for n, t in
-              [("float32", "float32"), ("float16", "float16"), ("int32", "int32"),
-               ("int64", "int64"), ("bool", "bool")] if hasattr(trt, n)}
-    context = engine.create_execution_context()
-    stream = torch.cuda.Stream()
-    buffers: list[torch.Tensor] = []  # referenced by the step so they outlive it
-    if hasattr(engine, "num_io_tensors"):  # TensorRT >= 8.5: named tensors
-        for i in range(engine.num_io_tensors):
-            name = engine.get_tensor_name(i)
-            dtype = dtypes[engine.get_tensor_dtype(name)]
-            if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-                t = x.to("cuda", dtype).contiguous()
-            else:
-                t = torch.empty(tuple(engine.get_tensor_shape(name)), dtype=dtype, device="cuda")
-            context.set_tensor_address(name, t.data_ptr())
-            buffers.append(t)
-        step = lambda: context.execute_async_v3(stream.cuda_stream)  # noqa: E731
-    else:  # TensorRT 8.4 (the paper's version): binding indices
-        for i in range(engine.num_bindings):
-            dtype = dtypes[engine.get_binding_dtype(i)]
-            buffers.append(x.to("cuda", dtype).contiguous() if engine.binding_is_input(i) else
-                           torch.empty(tuple(engine.get_binding_shape(i)), dtype=dtype,
-                                       device="cuda"))
-        ptrs = [b.data_ptr() for b in buffers]
-        step = lambda: context.execute_async_v2(ptrs, stream.cuda_stream)  # noqa: E731
-    return Runner(step, "tensorrt", "cuda", fp16, stream,
-                  {"engine": str(path), "engine_cached": cached, "buffers": buffers})
-
-
 # ----------------------------------------------------------------------------- timing
 def time_runner(runner: Runner, runs: int, warmup: int) -> list[float]:
     """Milliseconds per call: CUDA events on the runner's stream on GPU, else wall clock."""
@@ -244,6 +177,7 @@ def make_runner(model: nn.Module, x: torch.Tensor, backend: str, device: str, fp
                 if h:
                     notes.append("onnxruntime runs the FP32 graph; FP16 not applied")
                 return ort_runner(onnx_path, x, d, threads), notes
+            from .tensorrt_backend import trt_runner  # lazy: TensorRT is optional
             return trt_runner(onnx_path, x, h, work_dir / "engines"), notes
         except Unavailable as e:
             notes.append(f"{b} on {d}{' fp16' if h else ''} unavailable: {e}")

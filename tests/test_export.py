@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from rtmdet.build import build_model
-from rtmdet.export import (calibrate_bn, check_parity, export_onnx, finish_detections,
-                           DecodedOutputs, same_detections)
+from rtmdet.export import calibrate_bn, export_onnx, finish_detections, DecodedOutputs
+from rtmdet.parity import check_parity, same_detections
 from rtmdet.postprocess import postprocess
 
 SIZE = 320
