@@ -8,7 +8,7 @@
 set -euo pipefail
 PYTHON=${PYTHON:-.venv/bin/python}
 echo "== $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
-"$PYTHON" benchmarks/forward_latency.py --models rtmdet-tiny rtmdet-s --runs 30
+"$PYTHON" benchmarks/forward_latency.py --models rtmdet-tiny rtmdet-s --runs 60 --block 5
 "$PYTHON" benchmarks/train_step.py --models rtmdet-tiny rtmdet-s --sizes 320 640 --steps 5 --warmup 2
 "$PYTHON" benchmarks/data_throughput.py --n 200 --repeats 2
 "$PYTHON" benchmarks/assigner_memory.py --gts 500
