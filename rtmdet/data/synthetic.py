@@ -128,8 +128,8 @@ def synth_coco_image(rng: np.random.Generator, size_range: tuple[int, int] = (32
     ``shape`` = (h, w) fixes the size (e.g. COCO's typical 480×640 for the data benchmark);
     otherwise both sides are drawn from ``size_range``.
     """
-    h, w = (int(v) for v in rng.integers(size_range[0], size_range[1] + 1, 2))
-    if shape is not None:
+    h, w = (int(v) for v in rng.integers(size_range[0], size_range[1] + 1, 2))  # always drawn:
+    if shape is not None:                         # the rest of the random stream stays the same
         h, w = shape
     img = _background(h, w, rng, clutter=int(rng.integers(10, 40)))
     owner = np.full((h, w), -1, np.int32)
