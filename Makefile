@@ -27,7 +27,7 @@ test: setup
 # rules are always re-run: their inputs (the runs) are then built if missing or stale, and a
 # second `make tables` only re-renders the tables from the existing runs.
 tables: setup
-	$(VENV)/bin/snakemake --profile workflow/profiles/smoke --forcerun report_table report_index -- ablation_tables
+	$(VENV)/bin/snakemake --profile workflow/profiles/smoke --forcerun report_table report_timing report_index -- ablation_tables
 
 clean-venv:
 	rm -rf $(VENV)

@@ -44,9 +44,10 @@ localrules:
 
 
 rule ablation_tables:
-    """Every ablation table, its figures and reports/README.md."""
+    """Every ablation table, its figures, the timing tables and reports/README.md."""
     input:
         expand("reports/tables/{ablation}.md", ablation=ABLATIONS),
+        expand("reports/tables/{table}.md", table=TIMING),
         "reports/README.md",
 
 
@@ -59,3 +60,13 @@ for _ablation in ABLATIONS:
         input:
             f"reports/tables/{_ablation}.md",
             f"reports/figures/{_ablation}.png",
+
+
+# Timing tables: `snakemake table_cache_loading_time` == `snakemake reports/tables/cache_loading_time.md`.
+for _table in TIMING:
+
+    rule:
+        name:
+            f"table_{_table}"
+        input:
+            f"reports/tables/{_table}.md",

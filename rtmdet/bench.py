@@ -1,4 +1,5 @@
 """``rtmdet bench latency``: forward-pass latency in the paper's protocol (SPEC §11).
+(``rtmdet bench data``, the cached vs uncached data pipeline, is :mod:`rtmdet.data.throughput`.)
 
 Forward only (no pre-processing, no NMS), a fixed input, warm-up runs discarded, then the
 median and 90th percentile of ``runs`` timed calls. Threads are pinned (torch intra-op,
@@ -231,9 +232,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     lat.add_argument("--out", help="write the JSON result here (atomically)")
     lat.add_argument("--work-dir", default="runs/bench", help="ONNX files and TensorRT engines")
     lat.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
+    from .data.throughput import add_arguments as data_arguments
+    data = sub.add_parser("data", help="stage-1 data pipeline, cached vs uncached Mosaic/MixUp "
+                          "(ms per step, images loaded) as JSON")
+    data_arguments(data)
+    data.add_argument("--out", help="write the JSON result here (atomically)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.bench_command == "data":
+        from .data.throughput import run as run_data
+        return run_data(args)
     from .export import load_model
     from .io import atomic_write_json
 

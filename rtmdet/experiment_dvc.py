@@ -16,6 +16,7 @@ import yaml
 
 from .experiment_resolve import model_type, resolve
 from .experiment_spec import Experiment, ExperimentError, Variant, reject_unknown
+from .report_timing import TIMING_TABLES
 from .yaml_io import read_yaml_mapping
 
 
@@ -117,7 +118,8 @@ PARAMS_HEADER = """\
 """
 DVC_HEADER = """\
 # Generated from experiments/*.yaml by `python -m rtmdet.experiments dvc` (checked by
-# tests/test_experiments.py): one stage per ablation table, each calling its Snakemake target.
+# tests/test_experiments.py): one stage per ablation table (and per timing table, e.g. the
+# cache loading time), each calling its Snakemake target.
 """
 
 
@@ -133,8 +135,8 @@ def params_doc(experiments: dict[str, Experiment], profile: str = "smoke") -> di
 
 def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
     """dvc.yaml: data, one stage per ablation table (its command is the table's Snakemake target,
-    so Snakemake stays the only scheduler) and the index. Code (rtmdet/, workflow/) is a dep:
-    DVC then asks Snakemake, whose own rerun policy decides what really needs recomputing.
+    so Snakemake stays the only scheduler), one per timing table and the index. Code (rtmdet/,
+    workflow/) is a dep: DVC then asks Snakemake, whose own rerun policy decides what really needs recomputing.
     Reports are ``cache: false`` outs: versioned in git (readable on the forge), hashed by DVC;
     the generated data is cached by DVC and ignored by git."""
     smk = "snakemake --profile workflow/profiles/${profile}"
@@ -164,10 +166,18 @@ def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
             "metrics": [{f"reports/tables/{name}.json": {"cache": False}}],
             "plots": [{f"reports/tables/{name}.csv": {"cache": False, "x": "variant",
                                                        "y": "ours_AP_mean"}}]}
+    for name, paper_csv in TIMING_TABLES.items():   # timings (rtmdet bench data), no training
+        stages[f"table_{name}"] = {
+            "cmd": f"{smk} reports/tables/{name}.md",
+            "deps": [*code, f"paper/{paper_csv}"],
+            "params": ["profile"],
+            "outs": [{o: {"cache": False}} for o in (f"reports/tables/{name}.md",
+                                                     f"reports/tables/{name}.csv")],
+            "metrics": [{f"reports/tables/{name}.json": {"cache": False}}]}
     stages["index"] = {
         "cmd": f"{smk} reports/README.md",
-        "deps": ["rtmdet/report.py", "rtmdet/report_figures.py",
-                 *[f"reports/tables/{n}.json" for n in experiments]],
+        "deps": ["rtmdet/report.py", "rtmdet/report_figures.py", "rtmdet/report_timing.py",
+                 *[f"reports/tables/{n}.json" for n in [*experiments, *TIMING_TABLES]]],
         "params": ["profile"],
         "outs": [{o: {"cache": False}}
                  for o in ("reports/README.md", "reports/figures/speed_accuracy.png")]}

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from rtmdet.experiment_spec import list_experiments
+from rtmdet.report_timing import TIMING_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -58,6 +59,11 @@ def test_dry_run_lists_every_ablation_and_variant(tmp_path):
     assert counts["train"] == counts["eval"] + counts.get("eval_dota", 0) == counts["bench"] \
         == n_variants
     assert counts["report_table"] == len(EXPERIMENTS)
+    # timing tables (cache loading time): synthetic JPEGs → rtmdet bench data → table, in the index
+    for name in TIMING_TABLES:
+        assert f"reports/tables/{name}.md" in out
+    assert counts["synth_bench_images"] == counts["time_cache_loading"] == counts["report_timing"] == 1
+    assert "data/bench_coco_480x640_n60" in out        # smoke scale: 60 images
 
 
 def test_paper_profile_runs_three_seeds(tmp_path):
@@ -80,7 +86,30 @@ def test_dvc_lists_the_same_stages():
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     stages = set(r.stdout.split())
-    assert {f"table_{n}" for n in EXPERIMENTS} | {"prepare_coco", "prepare_dota", "index"} == stages
+    assert ({f"table_{n}" for n in [*EXPERIMENTS, *TIMING_TABLES]}
+            | {"prepare_coco", "prepare_dota", "index"}) == stages
+
+
+def test_cache_loading_time_table_through_snakemake(tmp_path):
+    """The timing table's three rules on a tiny set (12 images, 8 samples, 128 px): the table
+    and its JSON come out, and only `ablations` entries that exist are accepted."""
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    smoke = {**cfg["scales"]["smoke"], "data_bench": {"images": 12, "n": 8, "warmup": 6,
+                                                      "repeats": 1}}
+    work = _workdir(tmp_path, ablations=["cache_loading_time"], scales={**cfg["scales"],
+                    "smoke": smoke}, data_bench={**cfg["data_bench"], "size": 128})
+    r = _smk("--cores", "1", "--resources", "cpu_share=2", "-d", str(work), "ablation_tables",
+             timeout=300)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    summary = json.loads((work / "reports/tables/cache_loading_time.json").read_text())
+    assert summary["kind"] == "timing" and summary["measurement"]["images"] == 12
+    assert summary["measurement"]["n"] == 8 and summary["measurement"]["size"] == 128
+    assert [r["paper_ms_per_100_images"] for r in summary["rows"]] == [87.1, 24.0, 19.3, 12.4]
+    assert "tables/cache_loading_time.md" in (work / "reports/README.md").read_text()
+    assert (work / "data/bench_coco_480x640_n12/annotations/instances_train.json").exists()
+    bad = _smk("-n", "--cores", "1", "-d", str(_workdir(tmp_path / "bad", ablations=["nope"])),
+               "ablation_tables")
+    assert bad.returncode != 0 and "unknown ['nope']" in bad.stdout + bad.stderr
 
 
 CI_SCALE = {

@@ -1,5 +1,6 @@
 # Latency of each variant at the run scale (weights do not change latency, so the first seed's
-# config is benchmarked with random weights), and params/FLOPs of every variant at paper scale.
+# config is benchmarked with random weights), params/FLOPs of every variant at paper scale, and
+# the Mosaic/MixUp step times with and without the caches (the cache loading-time table).
 # cpu_share: train/eval jobs take 1, a benchmark 2; profiles cap the total at 2 (--resources
 # cpu_share=2), so a latency is never measured while another job competes for the CPU.
 
@@ -48,3 +49,32 @@ rule complexity:
         "../envs/rtmdet.yaml"
     script:
         "../scripts/complexity.py"
+
+
+rule time_cache_loading:
+    """Mosaic / MixUp step times, cached vs uncached, with the images each step loads
+    (`rtmdet bench data`: one process, torch 1 thread); alone on the CPU (cpu_share 2)."""
+    input:
+        images=f"data/bench_coco_480x640_n{DATA_BENCH['images']}",
+    output:
+        "runs/cache_loading_time/timing.json",
+    params:
+        preset=DATA_BENCH_RUN["preset"],
+        size=DATA_BENCH_RUN["size"],
+        cv2_threads=DATA_BENCH_RUN["cv2_threads"],
+        n=DATA_BENCH["n"],
+        warmup=DATA_BENCH["warmup"],
+        repeats=DATA_BENCH["repeats"],
+    threads: 1
+    resources:
+        mem_mb=res("bench", "mem_mb"),
+        runtime=res("bench", "runtime"),
+        cpu_share=2,
+    log:
+        "runs/logs/bench/cache_loading_time.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    shell:
+        "rtmdet bench data --root {input.images} --preset {params.preset} --size {params.size}"
+        " --n {params.n} --warmup {params.warmup} --repeats {params.repeats}"
+        " --cv2-threads {params.cv2_threads} --out {output} > {log} 2>&1"

@@ -9,16 +9,28 @@ sys.path.insert(0, str(Path(workflow.basedir)))
 from rtmdet.experiment_dvc import load_oneoff  # noqa: E402
 from rtmdet.experiment_resolve import Scale, model_type, resolve, run_spec, seeds_for  # noqa: E402
 from rtmdet.experiment_spec import list_experiments  # noqa: E402
+from rtmdet.report_timing import TIMING_TABLES  # noqa: E402
 
 # params.yaml's `oneoff` section (`dvc exp run -S ...`) may add one extra variant to an ablation.
 ONEOFF = load_oneoff(Path(workflow.basedir) / "params.yaml")
 EXPERIMENTS = ONEOFF.apply(list_experiments(Path(workflow.basedir) / "experiments"))
 ABLATIONS = [a for a in EXPERIMENTS if not config["ablations"] or a in config["ablations"]]
-unknown = sorted(set(config["ablations"]) - set(EXPERIMENTS))
+# Timing tables (cache loading time): measured by `rtmdet bench data`, no training; selected by
+# `ablations` like the others.
+TIMING = [t for t in TIMING_TABLES if not config["ablations"] or t in config["ablations"]]
+unknown = sorted(set(config["ablations"]) - set(EXPERIMENTS) - set(TIMING_TABLES))
 if unknown:
-    raise ValueError(f"config ablations: unknown {unknown}; have {sorted(EXPERIMENTS)}")
+    raise ValueError(f"config ablations: unknown {unknown}; have "
+                     f"{sorted(EXPERIMENTS) + sorted(TIMING_TABLES)}")
+EXPERIMENT_RE = "|".join(EXPERIMENTS)
+PAPER_DIR = Path(workflow.basedir) / "paper"     # the paper's numbers, whatever the working dir
 SCALE = Scale.from_dict(config["scale"], config["scales"][config["scale"]])
 BENCH = config["scales"][config["scale"]]["bench"]
+# Cache loading-time table: how many images/samples at this scale, and what pipeline it times.
+DATA_BENCH = {"images": 60, "n": 50, "warmup": 20, "repeats": 1,
+              **config["scales"][config["scale"]].get("data_bench", {})}
+DATA_BENCH_RUN = {"preset": "rtmdet-l", "size": 640, "cv2_threads": 1,
+                  **config.get("data_bench", {})}
 DOTA = config["scales"][config["scale"]].get("dota", {"patch_size": 1024,
                                                       "gap": {"ss": 256, "ms": 500}})
 # RTMDet-R tables: DOTA patches in, patch inference + merge + VOC07 mAP out (rule eval_dota).

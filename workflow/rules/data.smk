@@ -1,4 +1,5 @@
-# Data: COCO-format detection data for the ablations, DOTA patches for RTMDet-R.
+# Data: COCO-format detection data for the ablations, DOTA patches for RTMDet-R, fixed-shape
+# JPEGs for the cache loading-time table.
 
 
 rule prepare_coco:
@@ -59,3 +60,19 @@ rule dota_patches:
     """Target: every DOTA patch set."""
     input:
         expand("data/dota_split/{mode}/{split}/index.json", mode=["ss", "ms"], split=["train", "val"]),
+
+
+rule synth_bench_images:
+    """Synthetic COCO-format JPEGs at a fixed 480x640 (COCO's most common shape) for the cache
+    loading-time table; one folder per image count, so the scales do not overwrite each other."""
+    output:
+        directory("data/bench_coco_480x640_n{images}"),
+    wildcard_constraints:
+        images=r"\d+",
+    log:
+        "runs/logs/data/bench_coco_480x640_n{images}.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    shell:
+        "rtmdet data synth-coco --root {output} --train {wildcards.images} --val 0"
+        " --shape 480 640 > {log} 2>&1"

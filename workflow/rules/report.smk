@@ -4,6 +4,8 @@
 rule report_table:
     """Markdown + CSV + JSON table and PNG figures of one ablation: paper | ours mean±std | Δ |
     direction, with params/FLOPs at paper scale and latency with the backend used."""
+    wildcard_constraints:
+        ablation=EXPERIMENT_RE,
     input:
         experiment=lambda w: EXPERIMENTS[w.ablation].path,
         evals=lambda w: run_files(w.ablation, "eval.json"),
@@ -35,15 +37,36 @@ rule report_table:
         " {params.mlflow} {params.oneoff} > {log} 2>&1"
 
 
+rule report_timing:
+    """Markdown + CSV + JSON of the cache loading-time table: paper | ours ms per 100 images of
+    Mosaic and MixUp, cached and uncached, and the cache's speed-up for each."""
+    input:
+        timing="runs/cache_loading_time/timing.json",
+        paper=str(PAPER_DIR / TIMING_TABLES["cache_loading_time"]),
+    output:
+        table=report("reports/tables/cache_loading_time.md", category="Tables"),
+        csv="reports/tables/cache_loading_time.csv",
+        json="reports/tables/cache_loading_time.json",
+    params:
+        scale=config["scale"],
+    log:
+        "runs/logs/report/cache_loading_time.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    shell:
+        "rtmdet report timing cache_loading_time --timing {input.timing} --paper {input.paper}"
+        " --out reports --scale {params.scale} > {log} 2>&1"
+
+
 rule report_index:
     """reports/README.md linking every table and figure (and the speed-accuracy figure)."""
     input:
-        expand("reports/tables/{ablation}.json", ablation=ABLATIONS),
+        expand("reports/tables/{ablation}.json", ablation=ABLATIONS + TIMING),
     output:
         index=report("reports/README.md", category="Index"),
         speed=report("reports/figures/speed_accuracy.png", category="Figures"),
     params:
-        tables=expand("reports/tables/{ablation}.json", ablation=ABLATIONS),
+        tables=expand("reports/tables/{ablation}.json", ablation=ABLATIONS + TIMING),
     log:
         "runs/logs/report/index.log",
     conda:
