@@ -13,6 +13,9 @@ computed without a class dimension (see :func:`soft_cls_cost`) and the gts are p
 The geometry is pluggable so RTMDet-R can reuse everything: ``iou_fn`` (rotated IoU),
 ``inside_fn`` (point inside the gt shrunk by 0.01 in the box frame) and ``center_fn`` (box centre
 from ``(cx, cy, w, h, θ)``). RTMDet-Ins passes ``gt_centers`` (mask centres of mass).
+
+This is ``train.assigner.type: dsla`` (the default); the alternatives for the assigner comparison
+(SimOTA, ATSS, task-aligned) live in :mod:`rtmdet.assigners`, built by ``build_assigner``.
 """
 from __future__ import annotations
 
@@ -169,10 +172,7 @@ class DynamicSoftLabelAssigner:
                   for s in range(0, g, self.max_gts_per_chunk)]
 
         # Pass 1: candidates = priors strictly inside at least one (valid) gt of their image.
-        candidate = torch.zeros((b, p), dtype=torch.bool, device=device)
-        for sl in chunks:
-            inside = self.inside_fn(priors[:, :2], gt_boxes[:, sl]) & gt_valid[:, None, sl]
-            candidate |= inside.any(dim=2)
+        candidate = self._candidates(priors, gt_boxes, gt_valid, gt_centers, chunks)
 
         # Pass 2: per chunk, cost → dynamic k → top-k; keep the running cheapest gt per prior.
         big = torch.finfo(dtype).max
@@ -180,7 +180,8 @@ class DynamicSoftLabelAssigner:
         k_max = min(self.topk, p)
         for sl in chunks:
             iou = self.iou_fn(pred_boxes, gt_boxes[:, sl]).to(dtype)           # (B,P,Gc)
-            cost = self._cost(logits, priors, iou, gt_labels[:, sl], gt_centers[:, sl])
+            cost = self._cost(logits, priors, iou, gt_labels[:, sl], gt_centers[:, sl],
+                              gt_boxes[:, sl])
             usable = candidate[:, :, None] & gt_valid[:, None, sl]
             # Candidates rank before non-candidates even where a cost overflowed to inf.
             cost = torch.where(usable, cost.nan_to_num(nan=big, posinf=big), math.inf)
@@ -200,8 +201,22 @@ class DynamicSoftLabelAssigner:
         labels = torch.where(pos, gt_labels.gather(1, gt_inds.clamp(min=0)), labels)
         return AssignResult(gt_inds, ious, labels)
 
+    def _candidates(self, priors: torch.Tensor, gt_boxes: torch.Tensor, gt_valid: torch.Tensor,
+                    gt_centers: torch.Tensor, chunks: list[slice]) -> torch.Tensor:
+        """(B, P) bool: the priors strictly inside at least one valid gt. A hook so SimOTA
+        (:mod:`rtmdet.assigners.simota`) can widen it with its centre region and reuse the
+        dynamic-k matching unchanged."""
+        candidate = torch.zeros(gt_valid.shape[:1] + priors.shape[:1], dtype=torch.bool,
+                                device=priors.device)
+        for sl in chunks:
+            inside = self.inside_fn(priors[:, :2], gt_boxes[:, sl]) & gt_valid[:, None, sl]
+            candidate |= inside.any(dim=2)
+        return candidate
+
     def _cost(self, logits: torch.Tensor, priors: torch.Tensor, iou: torch.Tensor,
-              labels: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+              labels: torch.Tensor, centers: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """(B, P, Gc) matching cost of every prior with every gt of the chunk (``boxes`` unused
+        here; SimOTA's cost needs them)."""
         cost = torch.zeros_like(iou)
         if self.reg_weight:
             reg = -torch.log(iou + self.iou_eps) if self.log_iou_cost else 1 - iou

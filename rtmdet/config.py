@@ -100,7 +100,32 @@ class DataConfig(_Section):
 
 
 # ----------------------------------------------------------------------------- train
+class SimOTAConfig(_Section):
+    """YOLOX's SimOTA (``train.assigner.type: simota``); defaults are YOLOX's."""
+    center_radius: float = 2.5                   # centre region: |prior − gt centre| < r·stride
+    candidate_topk: int = 10                     # IoUs summed for the dynamic k
+    iou_weight: float = 3.0                      # weight of −log IoU
+    cls_weight: float = 1.0                      # weight of BCE(σ(logit), one-hot)
+
+
+class ATSSConfig(_Section):
+    """ATSS (``train.assigner.type: atss``): closest priors per level, IoU ≥ mean + std."""
+    topk: int = 9                                # candidates per pyramid level
+    anchor_scale: float = 8.0                    # square anchor of side anchor_scale·stride
+
+
+class TaskAlignedConfig(_Section):
+    """TOOD's task-aligned assigner without its head (``train.assigner.type: task_aligned``)."""
+    topk: int = 13
+    alpha: float = 1.0                           # t = score^alpha · IoU^beta
+    beta: float = 6.0
+    target: Literal["iou", "alignment"] = "iou"  # soft target: IoU (as DSLA) or TOOD's normalised t
+
+
 class AssignerConfig(_Section):
+    # Which assigner; the fields below ``type`` up to ``max_gts_per_chunk`` configure ``dsla``
+    # (``max_gts_per_chunk`` is shared by all), the sub-sections the alternatives.
+    type: Literal["dsla", "simota", "atss", "task_aligned"] = "dsla"
     topk: int = 13
     cls_cost: bool = True
     soft_label: bool = True
@@ -111,6 +136,9 @@ class AssignerConfig(_Section):
     center_offset: float = 3.0
     iou_eps: float = 1e-7
     max_gts_per_chunk: int = 256
+    simota: SimOTAConfig = SimOTAConfig()
+    atss: ATSSConfig = ATSSConfig()
+    task_aligned: TaskAlignedConfig = TaskAlignedConfig()
 
 
 class LossConfig(_Section):

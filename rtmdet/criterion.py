@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 
 from .assigner import AssignResult, DynamicSoftLabelAssigner
+from .assigners import build_assigner
 from .boxes import distance2bbox, make_priors
 from .losses import giou_loss, quality_focal_loss
 from .postprocess import flatten_levels
@@ -76,9 +77,10 @@ class RTMDetCriterion:
 
     @classmethod
     def from_config(cls, train_cfg, strides: tuple[int, ...]) -> "RTMDetCriterion":
-        """From a :class:`~rtmdet.config.TrainConfig` (its ``assigner`` and ``loss``)."""
+        """From a :class:`~rtmdet.config.TrainConfig` (its ``assigner``, of any
+        ``train.assigner.type``, and ``loss``)."""
         loss = train_cfg.loss
-        return cls(DynamicSoftLabelAssigner.from_config(train_cfg.assigner), tuple(strides),
+        return cls(build_assigner(train_cfg.assigner), tuple(strides),
                    qfl_beta=loss.qfl_beta, cls_weight=loss.cls_weight,
                    bbox_weight=loss.bbox_weight, giou_eps=loss.giou_eps)
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .assigner import DynamicSoftLabelAssigner
+from .assigners import build_assigner
 from .boxes import distance2bbox, make_priors
 from .criterion import RTMDetCriterion, pad_targets, reduce_mean
 from .postprocess import flatten_levels
@@ -70,7 +71,7 @@ class RTMDetInsCriterion(RTMDetCriterion):
         loss = train_cfg.loss
         extra = {} if head_cfg is None else {"num_dyconvs": head_cfg.num_dyconvs,
                                              "dyconv_channels": head_cfg.dyconv_channels}
-        return cls(DynamicSoftLabelAssigner.from_config(train_cfg.assigner), tuple(strides),
+        return cls(build_assigner(train_cfg.assigner), tuple(strides),
                    qfl_beta=loss.qfl_beta, cls_weight=loss.cls_weight,
                    bbox_weight=loss.bbox_weight, giou_eps=loss.giou_eps,
                    mask_weight=loss.mask_weight, **extra)

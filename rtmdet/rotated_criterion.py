@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from .assigner import DynamicSoftLabelAssigner
+from .assigners import build_assigner
 from .boxes import make_priors
 from .criterion import RTMDetCriterion, pad_targets
 from .models.rotated_head import distance2rbox
@@ -60,7 +61,7 @@ class RotatedRTMDetCriterion(RTMDetCriterion):
     @classmethod
     def from_config(cls, train_cfg, strides: tuple[int, ...]) -> "RotatedRTMDetCriterion":
         loss = train_cfg.loss
-        assigner = DynamicSoftLabelAssigner.from_config(
+        assigner = build_assigner(
             train_cfg.assigner, iou_fn=proper_rbox_iou, inside_fn=inside_shrunk_rboxes,
             center_fn=rbox_centers)
         return cls(assigner, tuple(strides), qfl_beta=loss.qfl_beta, cls_weight=loss.cls_weight,
