@@ -11,16 +11,10 @@ import torch
 from rtmdet.assigner import DynamicSoftLabelAssigner, soft_cls_cost
 from rtmdet.boxes import make_priors
 from rtmdet.config import AssignerConfig
+from tests.assigner_checks import (check_batched_and_reference, check_chunking_invariant,
+                                    dynamic_k_match, scalar_iou)
 
 torch.set_num_threads(1)
-
-
-def _iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / max(union, 1e-6)
 
 
 def ref_assign(logits, priors, boxes, gts, labels, topk=13, cls=True, soft=True, reg_w=3.0,
@@ -36,23 +30,14 @@ def ref_assign(logits, priors, boxes, gts, labels, topk=13, cls=True, soft=True,
     sig = 1 / (1 + np.exp(-logits))
     for i, p in enumerate(cand):
         for j, g in enumerate(gts):
-            u = iou[i, j] = _iou(boxes[p], g)
+            u = iou[i, j] = scalar_iou(boxes[p], g)
             y = np.zeros(c_count)
             y[labels[j]] = u if soft else 1.0
             bce = np.log1p(np.exp(logits[p])) - y * logits[p]
             d = math.dist(priors[p, :2], ((g[0] + g[2]) / 2, (g[1] + g[3]) / 2))
             cost[i, j] = (cls * np.sum(bce * (y - sig[p]) ** 2) - reg_w * np.log(u + 1e-7)
                           + center * 10 ** (d / priors[p, 2] - 3))
-    match = np.zeros_like(cost, bool)
-    for j in range(len(gts)):
-        k = max(1, int(np.sort(iou[:, j])[::-1][:min(topk, len(cand))].sum()))
-        match[np.argsort(cost[:, j], kind="stable")[:k], j] = True
-    for i, p in enumerate(cand):
-        js = np.nonzero(match[i])[0]
-        if len(js):
-            j = js[np.argmin(cost[i, js])]
-            inds[p], ious[p] = j, iou[i, j]
-    return inds, ious
+    return dynamic_k_match(cost, iou, cand, topk, inds, ious)
 
 
 def test_worked_example_cls_cost():
@@ -107,57 +92,16 @@ def test_dynamic_k_truncates():
     assert r.labels.tolist() == [2, -1]
 
 
-def _random_batch(seed, b=3, g=6, c=4, size=128):
-    gen = torch.Generator().manual_seed(seed)
-    points, strides = make_priors([(size // 8, size // 8), (size // 16, size // 16)], [8, 16],
-                                  dtype=torch.float64)
-    priors = torch.cat([points, strides[:, None]], 1)
-    p = priors.shape[0]
-    xy = torch.rand(b, g, 2, generator=gen, dtype=torch.float64) * size * 0.7
-    wh = 8 + torch.rand(b, g, 2, generator=gen, dtype=torch.float64) * size * 0.5
-    gts = torch.cat([xy, xy + wh], -1)
-    labels = torch.randint(0, c, (b, g), generator=gen)
-    # Predictions: noisy copies of gt boxes so IoUs span (0, 1).
-    src = gts[:, torch.randint(0, g, (p,), generator=gen)]
-    boxes = src + torch.randn(b, p, 4, generator=gen, dtype=torch.float64) * 6
-    logits = torch.randn(b, p, c, generator=gen, dtype=torch.float64)
-    counts = [g, g - 2, 0][:b]
-    valid = torch.arange(g)[None] < torch.tensor(counts)[:, None]
-    return logits, priors, boxes, gts, labels, valid, counts
-
-
 @pytest.mark.parametrize("knobs", [{}, {"cls_cost": False}, {"soft_label": False},
                                    {"center_prior": False}, {"reg_weight": 1.0}])
 def test_matches_reference_batched_and_per_image(knobs):
-    logits, priors, boxes, gts, labels, valid, counts = _random_batch(1)
-    assigner = DynamicSoftLabelAssigner(**knobs)
-    batched = assigner.assign(logits, priors, boxes, gts, labels, valid)
-    assert batched.pos_mask.sum() > 5
-    for i, n in enumerate(counts):
-        single = assigner.assign(logits[i], priors, boxes[i], gts[i, :n], labels[i, :n])
-        assert torch.equal(single.gt_inds, batched.gt_inds[i])
-        assert torch.equal(single.ious, batched.ious[i])
-        ref_inds, ref_ious = ref_assign(
-            logits[i].numpy(), priors.numpy(), boxes[i].numpy(), gts[i, :n].numpy(),
-            labels[i, :n].tolist(), cls=knobs.get("cls_cost", True),
-            soft=knobs.get("soft_label", True), reg_w=knobs.get("reg_weight", 3.0),
-            center=knobs.get("center_prior", True))
-        assert single.gt_inds.tolist() == ref_inds.tolist()
-        assert single.ious.numpy() == pytest.approx(ref_ious, abs=1e-6)
-        pos = single.gt_inds >= 0
-        assert torch.equal(single.labels[pos], labels[i, single.gt_inds[pos]])
-    assert (batched.gt_inds[2] == -1).all()        # image without gts is all background
+    check_batched_and_reference(DynamicSoftLabelAssigner(**knobs), lambda *a: ref_assign(
+        *a, cls=knobs.get("cls_cost", True), soft=knobs.get("soft_label", True),
+        reg_w=knobs.get("reg_weight", 3.0), center=knobs.get("center_prior", True)))
 
 
 def test_chunked_equals_unchunked():
-    logits, priors, boxes, gts, labels, valid, _ = _random_batch(2, g=9)
-    full = DynamicSoftLabelAssigner(max_gts_per_chunk=256).assign(logits, priors, boxes, gts,
-                                                                  labels, valid)
-    for chunk in (1, 2, 4):
-        part = DynamicSoftLabelAssigner(max_gts_per_chunk=chunk).assign(
-            logits, priors, boxes, gts, labels, valid)
-        assert torch.equal(part.gt_inds, full.gt_inds)
-        assert torch.equal(part.ious, full.ious)
+    check_chunking_invariant(lambda chunk: DynamicSoftLabelAssigner(max_gts_per_chunk=chunk))
 
 
 def test_500_gts_at_640_chunked():

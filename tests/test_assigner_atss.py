@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from rtmdet.assigners.atss import ATSSAssigner, prior_anchors
-from tests.test_assigner import _iou, _random_batch
+from tests.assigner_checks import (check_batched_and_reference, check_chunking_invariant,
+                                    scalar_iou)
 
 torch.set_num_threads(1)
 
@@ -28,12 +29,12 @@ def ref_atss(priors, boxes, gts, topk=9, scale=8.0):
             level = np.nonzero(priors[:, 2] == s)[0]
             d = [math.dist(priors[p, :2], c) for p in level]
             cand += list(level[np.argsort(d, kind="stable")[:topk]])
-        a_iou = np.array([_iou(anchors[p], g) for p in cand])
+        a_iou = np.array([scalar_iou(anchors[p], g) for p in cand])
         thr = a_iou.mean() + (a_iou.std(ddof=1) if len(cand) > 1 else 0)
         for p, u in zip(cand, a_iou):
             inside = g[0] < priors[p, 0] < g[2] and g[1] < priors[p, 1] < g[3]
             if u >= thr and inside and u > best[p]:       # conflicts: highest anchor IoU
-                best[p], inds[p], ious[p] = u, j, _iou(boxes[p], g)
+                best[p], inds[p], ious[p] = u, j, scalar_iou(boxes[p], g)
     return inds, ious
 
 
@@ -93,32 +94,13 @@ def test_threshold_per_level_topk_and_conflict():
 
 @pytest.mark.parametrize("knobs", [{}, {"topk": 5}, {"anchor_scale": 4.0}])
 def test_matches_reference_batched_and_per_image(knobs):
-    logits, priors, boxes, gts, labels, valid, counts = _random_batch(1)
-    assigner = ATSSAssigner(**knobs)
-    batched = assigner.assign(logits, priors, boxes, gts, labels, valid)
-    assert batched.pos_mask.sum() > 5
-    for i, n in enumerate(counts):
-        single = assigner.assign(logits[i], priors, boxes[i], gts[i, :n], labels[i, :n])
-        assert torch.equal(single.gt_inds, batched.gt_inds[i])
-        assert torch.equal(single.ious, batched.ious[i])
-        ref_inds, ref_ious = ref_atss(priors.numpy(), boxes[i].numpy(), gts[i, :n].numpy(),
-                                      topk=knobs.get("topk", 9),
-                                      scale=knobs.get("anchor_scale", 8.0))
-        assert single.gt_inds.tolist() == ref_inds.tolist()
-        assert single.ious.numpy() == pytest.approx(ref_ious, abs=1e-6)
-        pos = single.gt_inds >= 0
-        assert torch.equal(single.labels[pos], labels[i, single.gt_inds[pos]])
-    assert (batched.gt_inds[2] == -1).all()        # image without gts is all background
+    check_batched_and_reference(ATSSAssigner(**knobs), lambda logits, priors, boxes, gts, labels:
+                                ref_atss(priors, boxes, gts, topk=knobs.get("topk", 9),
+                                         scale=knobs.get("anchor_scale", 8.0)))
 
 
 def test_chunked_equals_unchunked():
-    logits, priors, boxes, gts, labels, valid, _ = _random_batch(2, g=9)
-    full = ATSSAssigner().assign(logits, priors, boxes, gts, labels, valid)
-    for chunk in (1, 2, 4):
-        part = ATSSAssigner(max_gts_per_chunk=chunk).assign(logits, priors, boxes, gts, labels,
-                                                            valid)
-        assert torch.equal(part.gt_inds, full.gt_inds)
-        assert torch.equal(part.ious, full.ious)
+    check_chunking_invariant(lambda chunk: ATSSAssigner(max_gts_per_chunk=chunk))
 
 
 def test_gt_centers_move_the_candidates():

@@ -12,7 +12,7 @@ from rtmdet.assigners import (ASSIGNERS, ATSSAssigner, SimOTAAssigner, TaskAlign
                               build_assigner)
 from rtmdet.config import AssignerConfig, ConfigError, load_config
 from rtmdet.criterion import build_criterion
-from tests.test_assigner import _random_batch
+from tests.assigner_checks import random_batch
 
 torch.set_num_threads(1)
 
@@ -25,7 +25,7 @@ def test_default_is_the_dynamic_soft_label_assigner_unchanged():
     assert vars(a) == vars(DynamicSoftLabelAssigner.from_config(cfg))
     assert vars(a) == vars(DynamicSoftLabelAssigner())
     for dtype in (torch.float64, torch.float32):
-        logits, priors, boxes, gts, labels, valid, _ = _random_batch(3, g=7)
+        logits, priors, boxes, gts, labels, valid, _ = random_batch(3, g=7)
         args = (logits.to(dtype), priors.to(dtype), boxes.to(dtype), gts.to(dtype), labels, valid)
         r, ref = a.assign(*args), DynamicSoftLabelAssigner().assign(*args)
         assert torch.equal(r.gt_inds, ref.gt_inds) and torch.equal(r.ious, ref.ious)

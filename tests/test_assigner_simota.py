@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from rtmdet.assigners.simota import SimOTAAssigner, onehot_bce_cost
-from tests.test_assigner import _iou, _random_batch
+from tests.assigner_checks import (check_batched_and_reference, check_chunking_invariant,
+                                    dynamic_k_match, scalar_iou)
 
 torch.set_num_threads(1)
 
@@ -34,22 +35,13 @@ def ref_simota(logits, priors, boxes, gts, labels, radius=2.5, topk=10, iou_w=3.
     sig = 1 / (1 + np.exp(-logits))
     for i, p in enumerate(cand):
         for j, g in enumerate(gts):
-            u = iou[i, j] = _iou(boxes[p], g)
+            u = iou[i, j] = scalar_iou(boxes[p], g)
             y = np.zeros(c_count)
             y[labels[j]] = 1.0
             bce = -np.sum(y * np.log(sig[p]) + (1 - y) * np.log(1 - sig[p]))
             cost[i, j] = (cls_w * bce - iou_w * np.log(u + 1e-8)
                           + 1e5 * (not (in_box(p, g) and in_ctr(p, g))))
-    match = np.zeros_like(cost, bool)
-    for j in range(len(gts)):
-        k = max(1, int(np.sort(iou[:, j])[::-1][:min(topk, len(cand))].sum()))
-        match[np.argsort(cost[:, j], kind="stable")[:k], j] = True
-    for i, p in enumerate(cand):
-        js = np.nonzero(match[i])[0]
-        if len(js):
-            j = js[np.argmin(cost[i, js])]
-            inds[p], ious[p] = j, iou[i, j]
-    return inds, ious
+    return dynamic_k_match(cost, iou, cand, topk, inds, ious)
 
 
 def test_onehot_bce_cost_by_hand():
@@ -106,32 +98,13 @@ def test_conflict_keeps_the_cheaper_gt():
 @pytest.mark.parametrize("knobs", [{}, {"center_radius": 1.0}, {"candidate_topk": 3},
                                    {"cls_weight": 0.5}, {"iou_weight": 1.0}])
 def test_matches_reference_batched_and_per_image(knobs):
-    logits, priors, boxes, gts, labels, valid, counts = _random_batch(1)
-    assigner = SimOTAAssigner(**knobs)
-    batched = assigner.assign(logits, priors, boxes, gts, labels, valid)
-    assert batched.pos_mask.sum() > 5
-    for i, n in enumerate(counts):
-        single = assigner.assign(logits[i], priors, boxes[i], gts[i, :n], labels[i, :n])
-        assert torch.equal(single.gt_inds, batched.gt_inds[i])
-        assert torch.equal(single.ious, batched.ious[i])
-        ref_inds, ref_ious = ref_simota(
-            logits[i].numpy(), priors.numpy(), boxes[i].numpy(), gts[i, :n].numpy(),
-            labels[i, :n].tolist(), radius=knobs.get("center_radius", 2.5),
-            topk=knobs.get("candidate_topk", 10), iou_w=knobs.get("iou_weight", 3.0),
-            cls_w=knobs.get("cls_weight", 1.0))
-        assert single.gt_inds.tolist() == ref_inds.tolist()
-        assert single.ious.numpy() == pytest.approx(ref_ious, abs=1e-6)
-    assert (batched.gt_inds[2] == -1).all()        # image without gts is all background
+    check_batched_and_reference(SimOTAAssigner(**knobs), lambda *a: ref_simota(
+        *a, radius=knobs.get("center_radius", 2.5), topk=knobs.get("candidate_topk", 10),
+        iou_w=knobs.get("iou_weight", 3.0), cls_w=knobs.get("cls_weight", 1.0)))
 
 
 def test_chunked_equals_unchunked():
-    logits, priors, boxes, gts, labels, valid, _ = _random_batch(2, g=9)
-    full = SimOTAAssigner().assign(logits, priors, boxes, gts, labels, valid)
-    for chunk in (1, 2, 4):
-        part = SimOTAAssigner(max_gts_per_chunk=chunk).assign(logits, priors, boxes, gts,
-                                                              labels, valid)
-        assert torch.equal(part.gt_inds, full.gt_inds)
-        assert torch.equal(part.ious, full.ious)
+    check_chunking_invariant(lambda chunk: SimOTAAssigner(max_gts_per_chunk=chunk))
 
 
 def test_no_gts_is_background():

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rtmdet.assigners.task_aligned import TaskAlignedAssigner
-from tests.test_assigner import _iou, _random_batch
+from tests.assigner_checks import (check_batched_and_reference, check_chunking_invariant,
+                                    scalar_iou)
 
 torch.set_num_threads(1)
 
@@ -22,7 +23,7 @@ def ref_task_aligned(logits, priors, boxes, gts, labels, topk=13, alpha=1.0, bet
     for j, g in enumerate(gts):
         cand = []
         for p in range(p_count):
-            u = _iou(boxes[p], g)
+            u = scalar_iou(boxes[p], g)
             t = sig[p, labels[j]] ** alpha * u ** beta
             if g[0] < priors[p, 0] < g[2] and g[1] < priors[p, 1] < g[3] and t > 0:
                 cand.append((-t, p, u))
@@ -84,33 +85,14 @@ def test_conflict_goes_to_highest_iou_not_highest_t():
 @pytest.mark.parametrize("knobs", [{}, {"topk": 4}, {"alpha": 0.5, "beta": 2.0},
                                    {"target": "alignment"}])
 def test_matches_reference_batched_and_per_image(knobs):
-    logits, priors, boxes, gts, labels, valid, counts = _random_batch(1)
-    assigner = TaskAlignedAssigner(**knobs)
-    batched = assigner.assign(logits, priors, boxes, gts, labels, valid)
-    assert batched.pos_mask.sum() > 5
-    for i, n in enumerate(counts):
-        single = assigner.assign(logits[i], priors, boxes[i], gts[i, :n], labels[i, :n])
-        assert torch.equal(single.gt_inds, batched.gt_inds[i])
-        assert torch.equal(single.ious, batched.ious[i])
-        ref_inds, ref_ious = ref_task_aligned(logits[i].numpy(), priors.numpy(),
-                                              boxes[i].numpy(), gts[i, :n].numpy(),
-                                              labels[i, :n].tolist(), **knobs)
-        assert single.gt_inds.tolist() == ref_inds.tolist()
-        assert single.ious.numpy() == pytest.approx(ref_ious, abs=1e-6)
-        pos = single.gt_inds >= 0
-        assert torch.equal(single.labels[pos], labels[i, single.gt_inds[pos]])
-    assert (batched.gt_inds[2] == -1).all()        # image without gts is all background
+    check_batched_and_reference(TaskAlignedAssigner(**knobs),
+                                lambda *a: ref_task_aligned(*a, **knobs))
 
 
 @pytest.mark.parametrize("target", ["iou", "alignment"])
 def test_chunked_equals_unchunked(target):
-    logits, priors, boxes, gts, labels, valid, _ = _random_batch(2, g=9)
-    full = TaskAlignedAssigner(target=target).assign(logits, priors, boxes, gts, labels, valid)
-    for chunk in (1, 2, 4):
-        part = TaskAlignedAssigner(target=target, max_gts_per_chunk=chunk).assign(
-            logits, priors, boxes, gts, labels, valid)
-        assert torch.equal(part.gt_inds, full.gt_inds)
-        assert torch.equal(part.ious, full.ious)
+    check_chunking_invariant(
+        lambda chunk: TaskAlignedAssigner(target=target, max_gts_per_chunk=chunk))
 
 
 def test_no_gts_is_background():
