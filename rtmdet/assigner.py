@@ -84,6 +84,26 @@ class AssignResult:
         return self.gt_inds >= 0
 
 
+def assign_with_batch_dim(assign_batched: Callable[..., AssignResult], pred_scores: torch.Tensor,
+                          priors: torch.Tensor, decoded_bboxes: torch.Tensor,
+                          gt_bboxes: torch.Tensor, gt_labels: torch.Tensor,
+                          gt_valid: torch.Tensor | None, gt_centers: torch.Tensor | None
+                          ) -> AssignResult:
+    """The one-image form every assigner accepts: (P, C) logits and (G, ·) gts get a batch dim
+    of 1 for ``assign_batched`` and lose it again in the result."""
+    single = pred_scores.dim() == 2
+    if single:
+        pred_scores, decoded_bboxes = pred_scores[None], decoded_bboxes[None]
+        gt_bboxes, gt_labels = gt_bboxes[None], gt_labels[None]
+        gt_valid = None if gt_valid is None else gt_valid[None]
+        gt_centers = None if gt_centers is None else gt_centers[None]
+    result = assign_batched(pred_scores, priors, decoded_bboxes, gt_bboxes, gt_labels,
+                            gt_valid, gt_centers)
+    if single:
+        result = AssignResult(result.gt_inds[0], result.ious[0], result.labels[0])
+    return result
+
+
 class DynamicSoftLabelAssigner:
     """See the module docstring. Every knob of the assignment ablation is a constructor argument
     (mirrored in :class:`rtmdet.config.AssignerConfig`)."""
@@ -134,17 +154,8 @@ class DynamicSoftLabelAssigner:
             gt_valid: (B, G) bool, False for padding (default: all valid).
             gt_centers: (B, G, 2) centres for the centre prior (default: ``center_fn``).
         """
-        single = pred_scores.dim() == 2
-        if single:
-            pred_scores, decoded_bboxes = pred_scores[None], decoded_bboxes[None]
-            gt_bboxes, gt_labels = gt_bboxes[None], gt_labels[None]
-            gt_valid = None if gt_valid is None else gt_valid[None]
-            gt_centers = None if gt_centers is None else gt_centers[None]
-        result = self._assign(pred_scores, priors, decoded_bboxes, gt_bboxes, gt_labels,
-                              gt_valid, gt_centers)
-        if single:
-            result = AssignResult(result.gt_inds[0], result.ious[0], result.labels[0])
-        return result
+        return assign_with_batch_dim(self._assign, pred_scores, priors, decoded_bboxes,
+                                     gt_bboxes, gt_labels, gt_valid, gt_centers)
 
     def _assign(self, logits, priors, pred_boxes, gt_boxes, gt_labels, gt_valid, gt_centers
                 ) -> AssignResult:

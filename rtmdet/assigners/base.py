@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..assigner import AssignResult, box_centers
+from ..assigner import AssignResult, assign_with_batch_dim, box_centers
 from ..boxes import box_iou
 
 
@@ -55,22 +55,16 @@ class BatchedAssigner:
         """Same arguments as :meth:`rtmdet.assigner.DynamicSoftLabelAssigner.assign`: logits
         (B, P, C) or (P, C) for one image, priors (P, 3), boxes (B, P, 4), padded gts (B, G, 4)
         with labels (B, G), ``gt_valid`` (B, G) and optional ``gt_centers`` (B, G, 2)."""
-        single = pred_scores.dim() == 2
-        if single:
-            pred_scores, decoded_bboxes = pred_scores[None], decoded_bboxes[None]
-            gt_bboxes, gt_labels = gt_bboxes[None], gt_labels[None]
-            gt_valid = None if gt_valid is None else gt_valid[None]
-            gt_centers = None if gt_centers is None else gt_centers[None]
+        return assign_with_batch_dim(self._assign_batched, pred_scores, priors, decoded_bboxes,
+                                     gt_bboxes, gt_labels, gt_valid, gt_centers)
+
+    def _assign_batched(self, pred_scores, priors, decoded_bboxes, gt_bboxes, gt_labels,
+                        gt_valid, gt_centers) -> AssignResult:
         b, p, _ = pred_scores.shape
-        g = gt_bboxes.shape[1]
-        if g == 0 or p == 0:
-            result = background(b, p, pred_scores.device)
-        else:
-            result = self._assign(self._inputs(pred_scores, priors, decoded_bboxes, gt_bboxes,
-                                               gt_labels, gt_valid, gt_centers))
-        if single:
-            result = AssignResult(result.gt_inds[0], result.ious[0], result.labels[0])
-        return result
+        if gt_bboxes.shape[1] == 0 or p == 0:
+            return background(b, p, pred_scores.device)
+        return self._assign(self._inputs(pred_scores, priors, decoded_bboxes, gt_bboxes,
+                                         gt_labels, gt_valid, gt_centers))
 
     @staticmethod
     def _inputs(logits, priors, pred_boxes, gt_boxes, gt_labels, gt_valid, gt_centers
