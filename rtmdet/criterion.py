@@ -89,12 +89,7 @@ class RTMDetCriterion:
         """``cls_scores`` per level (B, C, H, W) logits, ``bbox_preds`` per level (B, 4, H, W)
         distances in pixels; returns weighted ``loss_cls``, ``loss_bbox`` and their sum ``loss``.
         """
-        if len(cls_scores) != len(self.strides) or len(bbox_preds) != len(self.strides):
-            raise ValueError(f"expected {len(self.strides)} levels (strides {self.strides}), got "
-                             f"{len(cls_scores)} cls and {len(bbox_preds)} bbox outputs")
-        b, c = cls_scores[0].shape[:2]
-        if len(targets) != b:
-            raise ValueError(f"{len(targets)} targets for a batch of {b} images")
+        b, c = self.check_inputs({"cls": cls_scores, "bbox": bbox_preds}, targets)
         device = cls_scores[0].device
         # Losses in float32 even under AMP: QFL's σ^β and the box areas lose too much in half.
         logits, dists = flatten_levels(cls_scores).float(), flatten_levels(bbox_preds).float()
@@ -105,6 +100,19 @@ class RTMDetCriterion:
         result = self.assign(logits, torch.cat([points, strides[:, None]], 1), decoded,
                              gt_boxes, gt_labels, gt_valid, gt_centers)
         return self.losses(logits, decoded, gt_boxes, result)
+
+    def check_inputs(self, outputs: dict[str, list[torch.Tensor]],
+                     targets: list[dict[str, torch.Tensor]]) -> tuple[int, int]:
+        """Every head output has one tensor per stride and there is one target dict per image;
+        returns (batch, classes) of the first output. Shared by the det, Ins and R criteria."""
+        n = len(self.strides)
+        if any(len(levels) != n for levels in outputs.values()):
+            got = ", ".join(f"{len(levels)} {name}" for name, levels in outputs.items())
+            raise ValueError(f"expected {n} levels (strides {self.strides}), got {got} outputs")
+        b, c = next(iter(outputs.values()))[0].shape[:2]
+        if len(targets) != b:
+            raise ValueError(f"{len(targets)} targets for a batch of {b} images")
+        return b, c
 
     def assign(self, logits, priors, decoded, gt_boxes, gt_labels, gt_valid, gt_centers
                ) -> AssignResult:

@@ -81,13 +81,8 @@ class RTMDetInsCriterion(RTMDetCriterion):
                  targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """Raw Ins head outputs + targets (``boxes``, ``labels``, ``masks`` (N, S, S) bool on
         the input canvas) → weighted ``loss_cls``, ``loss_bbox``, ``loss_mask`` and ``loss``."""
-        n_levels = len(self.strides)
-        if not (len(cls_scores) == len(bbox_preds) == len(kernel_preds) == n_levels):
-            raise ValueError(f"expected {n_levels} levels (strides {self.strides}), got "
-                             f"{len(cls_scores)}/{len(bbox_preds)}/{len(kernel_preds)} outputs")
-        b, c = cls_scores[0].shape[:2]
-        if len(targets) != b:
-            raise ValueError(f"{len(targets)} targets for a batch of {b} images")
+        b, c = self.check_inputs({"cls": cls_scores, "bbox": bbox_preds, "kernel": kernel_preds},
+                                 targets)
         device = cls_scores[0].device
         targets = with_mask_centers(targets)
         logits, dists, kernels = (flatten_levels(xs).float()

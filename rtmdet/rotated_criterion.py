@@ -70,14 +70,8 @@ class RotatedRTMDetCriterion(RTMDetCriterion):
     def __call__(self, cls_scores: list[torch.Tensor], bbox_preds: list[torch.Tensor],
                  angle_preds: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]
                  ) -> dict[str, torch.Tensor]:
-        n = len(self.strides)
-        if not len(cls_scores) == len(bbox_preds) == len(angle_preds) == n:
-            raise ValueError(f"expected {n} levels (strides {self.strides}), got "
-                             f"{len(cls_scores)} cls, {len(bbox_preds)} bbox and "
-                             f"{len(angle_preds)} angle outputs")
-        b, c = cls_scores[0].shape[:2]
-        if len(targets) != b:
-            raise ValueError(f"{len(targets)} targets for a batch of {b} images")
+        b, c = self.check_inputs({"cls": cls_scores, "bbox": bbox_preds, "angle": angle_preds},
+                                 targets)
         device = cls_scores[0].device
 
         logits, dists, angles = (flatten_levels(xs).float()
