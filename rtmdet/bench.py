@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         from .data.throughput import run as run_data
         return run_data(args)
     from .export import load_model
-    from .io import atomic_write_json
+    from .io import write_or_print_json
 
     model, cfg = load_model(args.config, args.weights, args.override)
     b = cfg.bench
@@ -260,9 +259,5 @@ def run(args: argparse.Namespace) -> int:
           f"{res['size']}x{res['size']} bs{res['batch']} threads {res['threads']}: median "
           f"{lat['median_ms']:.2f} ms, p90 {lat['p90_ms']:.2f} ms ({lat['runs']} runs after "
           f"{res['warmup']} warm-up)")
-    if args.out:
-        atomic_write_json(args.out, res)
-        print(f"wrote {args.out}")
-    else:
-        print(json.dumps({k: v for k, v in res.items() if k not in ("env", "complexity")}))
+    write_or_print_json(res, args.out, omit=("env", "complexity"))
     return 0

@@ -43,6 +43,17 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def write_or_print_json(obj: dict[str, Any], out: str | Path | None,
+                        omit: tuple[str, ...] = ()) -> None:
+    """The CLI convention for result dicts: written whole (atomically) to ``out`` when given,
+    otherwise printed as one JSON line without the bulky ``omit`` keys (env, raw timings…)."""
+    if out:
+        atomic_write_json(out, obj)
+        print(f"wrote {out}")
+    else:
+        print(json.dumps({k: v for k, v in obj.items() if k not in omit}))
+
+
 def atomic_save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
     """Render a matplotlib figure to PNG atomically and close it."""
     import io as _io

@@ -161,9 +161,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``rtmdet bench data``: measure, print one line per mode, write the JSON (``--out``)."""
-    import json
-
-    from ..io import atomic_write_json
+    from ..io import write_or_print_json
 
     pin_threads(args.cv2_threads)
     ensure_images(args.root, args.images, workers=2)
@@ -177,9 +175,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"cached / uncached: {res['ratio_cached_uncached']:.2f}x ({res['images']} images "
           f"{SHAPE[1]}x{SHAPE[0]}, {args.n} samples, best of {args.repeats}, cv2 threads "
           f"{res['cv2_threads']})")
-    if args.out:
-        atomic_write_json(args.out, res)
-        print(f"wrote {args.out}")
-    else:
-        print(json.dumps({k: v for k, v in res.items() if k not in ("env", "all_runs")}))
+    write_or_print_json(res, args.out, omit=("env", "all_runs"))
     return 0
