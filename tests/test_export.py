@@ -14,7 +14,6 @@ import torch
 from rtmdet.build import build_model
 from rtmdet.export import calibrate_bn, export_onnx, finish_detections, DecodedOutputs
 from rtmdet.parity import check_parity, same_detections
-from rtmdet.postprocess import postprocess
 
 SIZE = 320
 
@@ -23,9 +22,10 @@ SIZE = 320
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def _model(overrides: list[str] | None = None):
+def _model(overrides: list[str] | None = None, preset: str = "rtmdet-tiny"):
+    """BN-calibrated random model whose head gives a realistic score/box spread."""
     torch.manual_seed(0)
-    model = calibrate_bn(build_model("rtmdet-tiny", overrides))
+    model = calibrate_bn(build_model(preset, overrides))
     with torch.no_grad():
         for conv in model.head.rtm_cls:
             torch.nn.init.normal_(conv.weight, std=0.005)
@@ -101,15 +101,7 @@ def test_postprocess_rejects_non_detection_models(tmp_path):
 def test_ins_and_rotated_export_parity(tmp_path, preset):
     """Raw outputs of RTMDet-Ins (kernels, prototypes) and RTMDet-R (angles) match, and so do
     their detections through their own post-processing (boxes resp. rotated boxes)."""
-    torch.manual_seed(0)
-    model = calibrate_bn(build_model(preset))
-    with torch.no_grad():
-        for conv in model.head.rtm_cls:
-            torch.nn.init.normal_(conv.weight, std=0.005)
-            torch.nn.init.constant_(conv.bias, -1.0)
-        for conv in model.head.rtm_reg:
-            torch.nn.init.normal_(conv.weight, std=0.02)
-            torch.nn.init.constant_(conv.bias, 3.0)
+    model = _model(preset=preset)
     model_type = "ins" if "ins" in preset else "rotated"
     path = tmp_path / "m.onnx"
     meta = export_onnx(model, path, size=SIZE, model_type=model_type)

@@ -29,6 +29,18 @@ def criterion() -> RotatedRTMDetCriterion:
     return build_criterion(load_config("rtmdet-r-tiny"), type("M", (), {"strides": STRIDES})())
 
 
+def spy_assign(crit) -> dict:
+    """Wrap ``crit.assign`` so the test can read the last AssignResult as ``seen["r"]``."""
+    seen, orig = {}, crit.assign
+
+    def spy(*args):
+        seen["r"] = orig(*args)
+        return seen["r"]
+
+    crit.assign = spy
+    return seen
+
+
 def head_outputs(angle: float, num_classes: int = 15, batch: int = 1, requires_grad=False):
     cls, box, ang = [], [], []
     for s in STRIDES:
@@ -92,14 +104,7 @@ def expected(angle: float) -> tuple[dict[int, float], float, float]:
 @pytest.mark.parametrize("angle", [0.5, 0.2, -1.0])
 def test_hand_made_case_matches_independent_computation(angle):
     crit = criterion()
-    seen = {}
-    orig = crit.assign
-
-    def spy(*args):
-        seen["r"] = orig(*args)
-        return seen["r"]
-
-    crit.assign = spy
+    seen = spy_assign(crit)
     targets = [{"rboxes": torch.tensor([GT]), "labels": torch.tensor([LABEL]),
                 "difficult": torch.tensor([False])}]
     losses = crit(*head_outputs(angle), targets)
@@ -235,14 +240,7 @@ def test_sign_flipped_boxes_count_as_no_overlap():
     cls, box, ang = head_outputs(0.5)
     proper = crit(cls, box, ang, targets)
     flipped = [-b for b in box]                      # l, t, r, b all negated: w, h < 0
-    seen = {}
-    orig = crit.assign
-
-    def spy(*args):
-        seen["r"] = orig(*args)
-        return seen["r"]
-
-    crit.assign = spy
+    seen = spy_assign(crit)
     losses = crit(cls, flipped, ang, targets)
     r = seen["r"]
     assert float(r.ious.max()) == 0.0 and int(r.pos_mask.sum()) == 1   # dynamic k ≥ 1
