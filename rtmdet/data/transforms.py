@@ -148,10 +148,8 @@ def hsv_jitter(sample: Sample, gains: tuple[int, int, int], rng: np.random.Gener
 
 def hflip(sample: Sample) -> Sample:
     w = sample["img"].shape[1]
-    # cv2.flip: 0.06 ms vs 2.2 ms (640²) for materialising numpy's reversed-stride view.
-    img = sample["img"]
-    flipped = cv2.flip(img, 1) if img.ndim == 3 and img.shape[2] <= 4 else img[:, ::-1].copy()
-    return affine(sample, flipped, 1.0, 1.0, 0.0, 0.0, flip_w=w)
+    # cv2.flip (any channel count): 0.06 ms vs 2.2 ms (640²) for numpy's reversed-stride copy.
+    return affine(sample, cv2.flip(sample["img"], 1), 1.0, 1.0, 0.0, 0.0, flip_w=w)
 
 
 def random_hflip(sample: Sample, prob: float, rng: np.random.Generator) -> Sample:
