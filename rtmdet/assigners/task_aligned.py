@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import torch
 
-from ..assigner import AssignResult, points_inside_boxes
-from ..boxes import box_iou
+from .dsla import AssignResult, points_inside_boxes
+from rtmdet.geometry.boxes import box_iou
 from .base import AssignInputs, BatchedAssigner, gt_chunks
 
 

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from ..config import Config
-from ..preprocess import PAD_VALUE
-from ..preprocess import resize_keep_ratio as resize_image
+from rtmdet.config import Config
+from .preprocess import PAD_VALUE
+from .preprocess import resize_keep_ratio as resize_image
 from . import transforms as T
 from .bad_input import BadInput, DataError
 from .cached_mix import Mosaic, MixUp

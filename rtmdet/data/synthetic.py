@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from rtmdet.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 # Non-contiguous ids on purpose: the loader's id <-> label mapping must be exercised.
 COCO_CATEGORIES: list[tuple[int, str]] = [

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from ..boxes import batched_nms, distance2bbox, make_priors
-from ..masks import dynamic_mask_logits, logits_to_masks
-from ..postprocess import flatten_levels, level_bounds, select_candidates
+from rtmdet.geometry.boxes import batched_nms, distance2bbox, make_priors
+from rtmdet.geometry.masks import dynamic_mask_logits, logits_to_masks
+from .postprocess import flatten_levels, level_bounds, select_candidates
 from .cspnext import CSPNeXt
 from .detector import RTMDet
 from .ins_head import RTMDetInsHead
@@ -38,7 +38,7 @@ class RTMDetIns(RTMDet):
         """Per image: ``boxes`` (K, 4) xyxy, ``scores``, ``labels`` sorted by score, ``masks``
         (K, H, W) bool over ``img_shape`` (default the input canvas), and
         ``mask_logits_lowres`` (K, H/8, W/8) for callers that map masks back through a
-        letterbox (:func:`rtmdet.masks.logits_to_masks`). Defaults are the official Ins test
+        letterbox (:func:`rtmdet.geometry.masks.logits_to_masks`). Defaults are the official Ins test
         settings. Switches to eval mode for the call and restores the previous mode; ``fast``
         as in :meth:`RTMDet.predict` (BN-folded channels-last copy by default on CPU).
         """

@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from ..boxes import make_priors
-from ..postprocess import flatten_levels, level_bounds, select_candidates
-from ..rotated import batched_rotated_nms
+from rtmdet.geometry.boxes import make_priors
+from .postprocess import flatten_levels, level_bounds, select_candidates
+from rtmdet.geometry.rotated import batched_rotated_nms
 from .cspnext import CSPNeXt
 from .detector import RTMDet
 from .pafpn import CSPNeXtPAFPN
@@ -82,7 +82,7 @@ def init_from_detector(model: RotatedRTMDet, state_dict: dict[str, Any]) -> dict
     Returns ``{"loaded", "new", "unused"}`` lists of key names (ours for the first two, the
     checkpoint's for the last) so the caller can log exactly what was transferred.
     """
-    from ..convert import _map_key, unwrap_state_dict
+    from .weights import _map_key, unwrap_state_dict
 
     sd = unwrap_state_dict(state_dict)
     official = any(k.startswith("bbox_head.") or k.startswith("backbone.stage1.") for k in sd)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..rotated import wrap_angle
+from rtmdet.geometry.rotated import wrap_angle
 from .head import RTMDetHead, ShareMode
 
 

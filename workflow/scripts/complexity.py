@@ -5,10 +5,10 @@ import sys
 
 import torch
 
-from rtmdet.build import build_model
-from rtmdet.complexity import CONVENTION, complexity
+from rtmdet.models.build import build_model
+from rtmdet.bench.complexity import CONVENTION, complexity
 from rtmdet.config import ModelConfig
-from rtmdet.io import atomic_write_json
+from rtmdet.utils.io import atomic_write_json
 
 snakemake = globals()["snakemake"]  # injected by Snakemake
 torch.set_num_threads(snakemake.threads)

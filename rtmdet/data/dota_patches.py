@@ -1,0 +1,173 @@
+"""Cut large DOTA images into fixed-size patches (SPEC §10, DOTA protocol).
+
+Single scale: 1024×1024 windows with 256 px overlap. Multi-scale: rates 0.5 / 1.0 / 1.5 with
+500 px overlap, i.e. windows of ``int(1024/rate)`` with overlap ``int(500/rate)`` on the original
+image, each resized to 1024. Window starts are ``step·i`` with the last one moved inward to
+``W − size`` (no partial windows); windows with ≤ ``img_rate_thr`` of their area inside the image
+are dropped (the best one is always kept), so small images give one padded patch. An object is
+kept in a window when ≥ ``iof_thr`` of its area is inside; a cut object gets its clipped polygon
+(reduced to 4 corners) and is marked difficult. An index JSON records each patch's origin and
+scale in the original image so detections can be merged back.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from multiprocessing import Pool
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import shapely
+
+from rtmdet.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .bad_input import BadInput
+from .dota import DOTA_CLASSES, IMAGE_SUFFIXES, parse_dota_labels
+from .synthetic import format_dota_labels
+
+SINGLE_SCALE = {"rates": (1.0,), "gap": 256}
+MULTI_SCALE = {"rates": (0.5, 1.0, 1.5), "gap": 500}
+
+
+def window_starts(length: int, size: int, step: int) -> list[int]:
+    n = 1 if length <= size else math.ceil((length - size) / step + 1)
+    starts = [step * i for i in range(n)]
+    if len(starts) > 1 and starts[-1] + size > length:
+        starts[-1] = length - size
+    return starts
+
+
+def sliding_windows(width: int, height: int, size: int, gap: int,
+                    img_rate_thr: float = 0.6) -> np.ndarray:
+    """(M, 4) windows ``x0, y0, x1, y1`` (x1 − x0 = size) covering a ``width``×``height`` image."""
+    if gap >= size:
+        raise ValueError(f"overlap {gap} must be smaller than the window {size}")
+    step = size - gap
+    xs, ys = window_starts(width, size, step), window_starts(height, size, step)
+    wins = np.array([[x, y, x + size, y + size] for y in ys for x in xs], np.int64)
+    inside = ((np.minimum(wins[:, 2], width) - wins[:, 0])
+              * (np.minimum(wins[:, 3], height) - wins[:, 1]))
+    rate = inside / float(size * size)
+    keep = rate > img_rate_thr
+    if not keep.any():
+        keep[np.argmax(rate)] = True
+    return wins[keep]
+
+
+def objects_in_window(quads: np.ndarray, window: np.ndarray, iof_thr: float = 0.7
+                      ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Indices of objects kept in ``window``, their (possibly clipped) quads, and a cut flag."""
+    if len(quads) == 0:
+        return np.zeros(0, np.int64), [], np.zeros(0, bool)
+    x0, y0, x1, y1 = (float(v) for v in window)
+    lo, hi = quads.min(1), quads.max(1)
+    cand = np.flatnonzero((lo[:, 0] < x1) & (hi[:, 0] > x0) & (lo[:, 1] < y1) & (hi[:, 1] > y0))
+    polys = shapely.polygons(quads[cand].astype(np.float64))
+    polys = shapely.make_valid(polys)
+    inter = shapely.intersection(polys, shapely.box(x0, y0, x1, y1))
+    area = shapely.area(polys)
+    iof = np.where(area > 0, shapely.area(inter) / np.maximum(area, 1e-12), 0.0)
+    idx, out, cut = [], [], []
+    for j, i in enumerate(cand):
+        if iof[j] < iof_thr:
+            continue
+        idx.append(i)
+        if iof[j] >= 1 - 1e-6:
+            out.append(quads[i])
+            cut.append(False)
+        else:
+            out.append(_four_corners(inter[j]))
+            cut.append(True)
+    return np.asarray(idx, np.int64), out, np.asarray(cut, bool)
+
+
+def _four_corners(geom: shapely.Geometry) -> np.ndarray:
+    """A clipped polygon as 4 points: itself if it is a quadrilateral, else its min-area rectangle."""
+    if geom.geom_type == "Polygon":
+        ring = np.asarray(geom.exterior.coords)[:-1]
+        if len(ring) == 4:
+            return ring.astype(np.float32)
+    rect = shapely.minimum_rotated_rectangle(geom)
+    return np.asarray(rect.exterior.coords)[:4].astype(np.float32)
+
+
+def patch_name(stem: str, rate: float, x: int, y: int) -> str:
+    return f"{stem}__{rate:g}__{x}___{y}"
+
+
+def split_image(img_path: Path, label_path: Path | None, out_dir: Path, rates: tuple[float, ...],
+                gap: int, patch_size: int = 1024, iof_thr: float = 0.7, img_rate_thr: float = 0.6,
+                pad_value: int = 114, save_empty: bool = True, on_bad: str = "skip",
+                classes: tuple[str, ...] = DOTA_CLASSES) -> tuple[list[dict[str, Any]], Counter]:
+    """Write the patches of one image; returns their index entries and the skip counts."""
+    bad = BadInput(on_bad)
+    img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
+    if img is None:
+        bad("missing image file" if not img_path.exists() else "unreadable or corrupt image",
+            str(img_path))
+        return [], bad.counts
+    quads, labels, diff = (parse_dota_labels(label_path, classes, bad) if label_path is not None
+                           else (np.zeros((0, 4, 2), np.float32), np.zeros(0, np.int64),
+                                 np.zeros(0, bool)))
+    h, w = img.shape[:2]
+    entries = []
+    for rate in rates:
+        size, rgap = int(patch_size / rate), int(gap / rate)
+        scale = patch_size / size
+        for x0, y0, x1, y1 in sliding_windows(w, h, size, rgap, img_rate_thr):
+            idx, qs, cut = objects_in_window(quads, np.array([x0, y0, x1, y1]), iof_thr)
+            if not save_empty and len(idx) == 0:
+                continue
+            patch = np.full((size, size, 3), pad_value, np.uint8)
+            crop = img[y0:min(y1, h), x0:min(x1, w)]
+            patch[:crop.shape[0], :crop.shape[1]] = crop
+            if size != patch_size:
+                patch = cv2.resize(patch, (patch_size, patch_size), interpolation=cv2.INTER_LINEAR)
+            name = patch_name(img_path.stem, rate, int(x0), int(y0))
+            ok, buf = cv2.imencode(".png", patch, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            atomic_write_bytes(out_dir / "images" / f"{name}.png", buf.tobytes())
+            objs = [((q - np.array([x0, y0], np.float32)) * scale, classes[labels[i]],
+                     int(diff[i] or c)) for i, q, c in zip(idx, qs, cut)]
+            atomic_write_text(out_dir / "labelTxt" / f"{name}.txt", format_dota_labels(objs, None))
+            entries.append({"patch": name, "image": img_path.stem, "x": int(x0), "y": int(y0),
+                            "size": size, "scale": scale, "rate": rate, "width": w, "height": h,
+                            "objects": len(idx)})
+    return entries, bad.counts
+
+
+def _job(args: tuple) -> tuple[list[dict[str, Any]], Counter]:
+    return split_image(*args)
+
+
+def split_dota(img_dir: str | Path, ann_dir: str | Path | None, out_dir: str | Path,
+               rates: tuple[float, ...] = (1.0,), gap: int = 256, patch_size: int = 1024,
+               iof_thr: float = 0.7, img_rate_thr: float = 0.6, pad_value: int = 114,
+               save_empty: bool = True, workers: int = 2, on_bad: str = "skip") -> dict[str, Any]:
+    """Split every image of ``img_dir`` in parallel; writes ``out_dir/index.json`` and returns it."""
+    from tqdm import tqdm
+    img_dir, out_dir = Path(img_dir), Path(out_dir)
+    if not img_dir.is_dir():
+        raise FileNotFoundError(f"{img_dir}: image folder not found")
+    images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    jobs = []
+    for p in images:
+        label = Path(ann_dir) / f"{p.stem}.txt" if ann_dir is not None else None
+        if label is not None and not label.is_file():
+            BadInput(on_bad)("missing label file", str(label))
+            continue
+        jobs.append((p, label, out_dir, tuple(rates), gap, patch_size, iof_thr, img_rate_thr,
+                     pad_value, save_empty, on_bad))
+    entries, counts = [], Counter()
+    with Pool(max(1, workers)) as pool:
+        for e, c in tqdm(pool.imap_unordered(_job, jobs), total=len(jobs), desc="split-dota"):
+            entries.extend(e)
+            counts.update(c)
+    entries.sort(key=lambda e: (e["image"], e["rate"], e["y"], e["x"]))
+    # The source folders let evaluation find the full-image labels for the merged detections.
+    index = {"patch_size": patch_size, "rates": list(rates), "gap": gap, "iof_thr": iof_thr,
+             "images": str(img_dir.resolve()),
+             "labels": str(Path(ann_dir).resolve()) if ann_dir is not None else None,
+             "skipped": dict(counts), "patches": entries}
+    atomic_write_json(out_dir / "index.json", index)
+    return index
