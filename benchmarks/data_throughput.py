@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 from rtmdet.bench.data_throughput import SHAPE, add_arguments, compare, ensure_images, pin_threads

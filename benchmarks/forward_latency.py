@@ -27,7 +27,8 @@ from rtmdet.bench.latency import (model_hash, ort_runner, pin_threads, summarize
                           time_runner, torch_runner)
 from rtmdet.models.build import build_model
 from rtmdet.bench.complexity import count_params
-from rtmdet.export.onnx import calibrate_bn, export_onnx
+from rtmdet.export.onnx import export_onnx
+from rtmdet.models.weights import calibrate_bn
 from rtmdet.utils.io import atomic_write_json
 
 # Official mmdetection 3.3.0 on this machine class (issue 10): plain eval and onnxruntime, ms.

@@ -1,4 +1,4 @@
-"""Exact rotated IoU (``rtmdet.geometry.rotated.rbox_iou``) against shapely on many random pairs.
+"""Exact rotated IoU (``rtmdet.geometry.rotated_iou.rbox_iou``) against shapely on many random pairs.
 
 Draws random rotated-box pairs in four regimes — general overlap, nested, near-identical
 (tiny perturbations) and touching (shared edge or corner, IoU 0) — plus DOTA-scale coordinates
@@ -23,7 +23,8 @@ import shapely
 import torch
 
 from rtmdet.utils.io import atomic_save_figure, atomic_write_json
-from rtmdet.geometry.rotated import rbox_iou, rbox_to_poly
+from rtmdet.geometry.rotated import rbox_to_poly
+from rtmdet.geometry.rotated_iou import rbox_iou
 
 
 def random_rboxes(n: int, rng: np.random.Generator, span: float, size: tuple[float, float]

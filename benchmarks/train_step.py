@@ -18,7 +18,6 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -26,7 +25,7 @@ import torch
 from rtmdet.utils import envinfo
 from rtmdet.models.build import build_model
 from rtmdet.config import load_config
-from rtmdet.losses.criterion import build_criterion
+from rtmdet.losses.build import build_criterion
 from rtmdet.utils.io import atomic_write_json
 from rtmdet.engine.optim import build_optimizer
 

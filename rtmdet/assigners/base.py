@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .dsla import AssignResult, assign_with_batch_dim, box_centers
 from rtmdet.geometry.boxes import box_iou
+
+from .dsla import AssignResult, assign_with_batch_dim, box_centers
 
 
 @dataclass

@@ -7,8 +7,8 @@ takes it, and the alternatives refuse it rather than silently assign with axis-a
 """
 from __future__ import annotations
 
-from .dsla import DynamicSoftLabelAssigner
 from .atss import ATSSAssigner
+from .dsla import DynamicSoftLabelAssigner
 from .simota import SimOTAAssigner
 from .task_aligned import TaskAlignedAssigner
 

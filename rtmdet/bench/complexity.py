@@ -8,17 +8,17 @@ post-processing. ``torch.utils.flop_counter`` reports about twice these numbers 
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import json
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from rtmdet.config import load_config
 from rtmdet.models.blocks import ChannelAttention
+from rtmdet.models.build import build_model
 
 CONVENTION = ("FLOPs = multiply-adds (1 MAC = 1 FLOP, OpenMMLab convention): conv MACs "
               "+ 2/elem BatchNorm + 1/elem global-avg-pool input + 1/elem upsample output; "
@@ -119,16 +119,7 @@ def complexity(model: nn.Module, size: int = 640) -> dict[str, Any]:
             "convention": CONVENTION}
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("models", nargs="+", metavar="MODEL", help="preset names or YAML configs")
-    p.add_argument("--size", type=int, default=640, help="square input size (default 640)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
 def info_rows(models: list[str], size: int = 640) -> list[dict[str, Any]]:
-    from rtmdet.models.build import build_model
-    from rtmdet.config import load_config
-
     rows = []
     paper = paper_sizes()
     for name in models:
@@ -145,31 +136,3 @@ def info_rows(models: list[str], size: int = 640) -> list[dict[str, Any]]:
                 row["flops_diff_pct"] = 100 * (c["flops"]["total"] / official["flops"] - 1)
         rows.append(row)
     return rows
-
-
-def run(args: argparse.Namespace) -> int:
-    rows = info_rows(args.models, args.size)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"RTMDet complexity at {args.size}×{args.size}", caption=CONVENTION)
-    for col in ("model", "params (M)", "backbone", "neck", "head", "official", "Δ %", "paper",
-                "FLOPs (G)", "official", "Δ %", "paper"):
-        table.add_column(col, justify="right" if col != "model" else "left")
-    for r in rows:
-        p, f, o, pp = r["params"], r["flops"], r.get("official", {}), r.get("paper", {})
-        table.add_row(
-            r["model"], f"{p['total'] / 1e6:.3f}",
-            *(f"{p.get(k, 0) / 1e6:.3f}" for k in PARTS),
-            f"{o['params'] / 1e6:.3f}" if "params" in o else "—",
-            f"{r['params_diff_pct']:+.3f}" if "params_diff_pct" in r else "—",
-            f"{pp['params_M']:g}" if pp else "—",
-            f"{f['total'] / 1e9:.3f}",
-            f"{o['flops'] / 1e9:.3f}" if "flops" in o else "—",
-            f"{r['flops_diff_pct']:+.3f}" if "flops_diff_pct" in r else "—",
-            f"{pp['flops_G']:g}" if pp else "—")
-    Console(width=160).print(table)
-    return 0

@@ -19,10 +19,20 @@ OpenCV on ``cv2_threads``. Modes are alternated ``repeats`` times and the fastes
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
+
+import cv2
+import torch
+
+from rtmdet.config import load_config
+from rtmdet.data.loader import build_train_dataset
+from rtmdet.data.synthetic import write_synth_coco
+from rtmdet.utils import envinfo
+from rtmdet.utils.io import write_or_print_json
 
 SHAPE = (480, 640)                       # (H, W) of the synthetic JPEGs
 MODES = ("cached", "uncached")
@@ -67,7 +77,6 @@ def measure(cfg: Any, n: int, warmup: int) -> dict[str, Any]:
     """Time ``n`` stage-1 items of ``cfg``'s training set after ``warmup`` untimed ones (which
     fill the caches). Per-item figures: Mosaic / MixUp / rest milliseconds, images each step
     loaded from disk, and the part of the step time spent loading them."""
-    from rtmdet.data.loader import build_train_dataset
 
     ds = build_train_dataset(cfg)
     for i in range(warmup):
@@ -92,7 +101,6 @@ def measure(cfg: Any, n: int, warmup: int) -> dict[str, Any]:
 
 def ensure_images(root: str | Path, images: int, workers: int = 1) -> Path:
     """The fixed-shape synthetic set under ``root``, written once (kept if already there)."""
-    from rtmdet.data.synthetic import write_synth_coco
 
     root = Path(root)
     if not (root / "annotations/instances_train.json").exists():
@@ -103,8 +111,6 @@ def ensure_images(root: str | Path, images: int, workers: int = 1) -> Path:
 def pin_threads(cv2_threads: int) -> int:
     """torch on one thread, OpenCV on ``cv2_threads`` (1 = truly single-threaded; -1 = OpenCV's
     default); returns the OpenCV thread count in effect."""
-    import cv2
-    import torch
 
     torch.set_num_threads(1)
     cv2.setNumThreads(cv2_threads)
@@ -115,10 +121,7 @@ def compare(root: str | Path, preset: str = "rtmdet-l", size: int = 640, n: int 
             warmup: int = 40, repeats: int = 2) -> dict[str, Any]:
     """Both modes on the set at ``root``, alternated ``repeats`` times; the fastest run of each
     mode, every run, the cached/uncached throughput ratio and the environment, JSON-ready."""
-    import cv2
 
-    from rtmdet.utils import envinfo
-    from rtmdet.config import load_config
 
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
     for _ in range(repeats):
@@ -139,8 +142,6 @@ def compare(root: str | Path, preset: str = "rtmdet-l", size: int = 640, n: int 
 
 
 def _count_images(root: Path) -> int:
-    import json
-
     ann = root / "annotations/instances_train.json"
     return len(json.loads(ann.read_text())["images"]) if ann.exists() else 0
 
@@ -161,7 +162,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``rtmdet bench data``: measure, print one line per mode, write the JSON (``--out``)."""
-    from rtmdet.utils.io import write_or_print_json
 
     pin_threads(args.cv2_threads)
     ensure_images(args.root, args.images, workers=2)

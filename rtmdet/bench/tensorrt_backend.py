@@ -2,7 +2,7 @@
 
 TensorRT is an optional extra (and needs a CUDA GPU), so this module imports ``tensorrt`` only
 inside its functions: importing it, or :mod:`rtmdet.bench.latency`, works without TensorRT installed,
-and a missing TensorRT surfaces as :class:`rtmdet.bench.latency.Unavailable`, which makes the benchmark
+and a missing TensorRT surfaces as :class:`rtmdet.bench.runners.Unavailable`, which makes the benchmark
 fall back to the next best backend. Engines are cached by the hash of the ONNX bytes, the
 TensorRT version, the GPU name and the precision, because building one takes minutes.
 """
@@ -13,13 +13,15 @@ from pathlib import Path
 
 import torch
 
-from .latency import Runner, Unavailable
+from rtmdet.utils.io import atomic_write_bytes
+
+from .runners import Runner, Unavailable
 
 
 def _trt_engine(onnx_path: Path, fp16: bool, cache_dir: Path):
     """(engine, engine path, loaded-from-cache) for ``onnx_path``; a cached engine that no
     longer deserialises (other TensorRT build) is rebuilt rather than trusted."""
-    import tensorrt as trt
+    import tensorrt as trt    # lazy: optional extra, needs a CUDA GPU
 
     gpu = torch.cuda.get_device_name()
     key = hashlib.sha256(onnx_path.read_bytes() + f"{trt.__version__}|{gpu}|{fp16}".encode())
@@ -44,7 +46,6 @@ def _trt_engine(onnx_path: Path, fp16: bool, cache_dir: Path):
     blob = builder.build_serialized_network(network, config)
     if blob is None:
         raise Unavailable(f"TensorRT failed to build an engine from {onnx_path}")
-    from rtmdet.utils.io import atomic_write_bytes
     atomic_write_bytes(path, bytes(blob))
     return runtime.deserialize_cuda_engine(bytes(blob)), path, False
 
@@ -53,7 +54,7 @@ def trt_runner(onnx_path: Path, x: torch.Tensor, fp16: bool, cache_dir: Path) ->
     """A runner whose step enqueues the engine on its own CUDA stream with preallocated device
     buffers, so the timed call is the engine alone (no allocation, no host copies)."""
     try:
-        import tensorrt as trt
+        import tensorrt as trt    # lazy: optional extra, needs a CUDA GPU
     except ImportError:
         raise Unavailable("tensorrt is not installed (pip install tensorrt)") from None
     if not torch.cuda.is_available():

@@ -11,6 +11,12 @@ import argparse
 import logging
 import sys
 
+from rtmdet.config import load_config
+from rtmdet.data.bad_input import DataError
+from rtmdet.data.dota_patches import MULTI_SCALE, SINGLE_SCALE, split_dota
+from rtmdet.data.show import write_grid
+from rtmdet.data.synthetic import write_synth_coco, write_synth_dota
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
@@ -63,7 +69,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from rtmdet.data.bad_input import DataError
     try:
         return _run(args)
     except DataError as e:
@@ -74,18 +79,15 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     cmd = args.data_command
     if cmd == "synth-coco":
-        from rtmdet.data.synthetic import write_synth_coco
         root = write_synth_coco(args.root, args.train, args.val, args.seed,
                                 (args.min_size, args.max_size), args.max_objects, args.workers,
                                 shape=tuple(args.shape) if args.shape else None)
         print(f"wrote {root}/annotations/instances_{{train,val}}.json and {root}/images/")
     elif cmd == "synth-dota":
-        from rtmdet.data.synthetic import write_synth_dota
         root = write_synth_dota(args.root, args.train, args.val, args.seed,
                                 (args.min_size, args.max_size), args.workers)
         print(f"wrote {root}/{{train,val}}/images and labelTxt")
     elif cmd == "split-dota":
-        from rtmdet.data.dota_patches import MULTI_SCALE, SINGLE_SCALE, split_dota
         mode = SINGLE_SCALE if args.mode == "ss" else MULTI_SCALE
         index = split_dota(args.images, args.labels, args.out,
                            tuple(args.rates or mode["rates"]),
@@ -95,8 +97,6 @@ def _run(args: argparse.Namespace) -> int:
         skipped = ", ".join(f"{n} × {r}" for r, n in index["skipped"].items()) or "none"
         print(f"wrote {len(index['patches'])} patches to {args.out} (skipped: {skipped})")
     else:
-        from rtmdet.config import load_config
-        from rtmdet.data.show import write_grid
         cfg = load_config(args.config, args.overrides)
         out = write_grid(cfg, args.out, args.n, args.tile, args.stage)
         print(f"wrote {out}")

@@ -1,7 +1,7 @@
 """The ``rtmdet`` command line: ``rtmdet <command> [args]``.
 
-Each command lives in the module that implements it, which exposes ``add_arguments(parser)``
-and ``run(args) -> int``. Modules are imported only when listed below, so adding a command is
+Each command is one module of :mod:`rtmdet.commands` exposing ``add_arguments(parser)`` and
+``run(args) -> int``. Modules are imported only when listed below, so adding a command is
 one line here.
 """
 from __future__ import annotations
@@ -12,17 +12,20 @@ import importlib.util
 import os
 import sys
 
+from rtmdet.config import ConfigError
+from rtmdet.models.weights import WeightMismatchError
+
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "info": ("rtmdet.bench.complexity", "parameters and FLOPs of a model"),
+    "info": ("rtmdet.commands.info", "parameters and FLOPs of a model"),
     "convert": ("rtmdet.commands.convert", "import official weights (mmdet) into our format"),
     "predict": ("rtmdet.commands.predict", "detect objects in images, draw boxes, write JSON"),
     "data": ("rtmdet.commands.data", "synthetic data, DOTA splitting, augmentation preview"),
-    "train": ("rtmdet.engine.trainer", "train a model from a config"),
-    "eval": ("rtmdet.evaluation.coco", "COCO evaluation of a checkpoint"),
-    "export": ("rtmdet.export.onnx", "export to ONNX"),
-    "bench": ("rtmdet.bench.latency", "latency benchmarks"),
-    "report": ("rtmdet.pipeline.report", "render ablation tables and figures"),
+    "train": ("rtmdet.commands.train", "train a model from a config"),
+    "eval": ("rtmdet.commands.eval", "COCO evaluation of a checkpoint"),
+    "export": ("rtmdet.commands.export", "export to ONNX"),
+    "bench": ("rtmdet.commands.bench", "latency benchmarks"),
+    "report": ("rtmdet.commands.report", "render ablation tables and figures"),
 }
 
 
@@ -56,8 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     args = build_parser().parse_args(argv)
-    from rtmdet.config import ConfigError
-    from rtmdet.models.weights import WeightMismatchError
     try:
         return int(args._run(args) or 0)
     except (ConfigError, WeightMismatchError, FileNotFoundError) as e:

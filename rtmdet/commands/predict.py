@@ -11,9 +11,10 @@ import cv2
 import numpy as np
 import torch
 
+from rtmdet.data.preprocess import preprocess
 from rtmdet.models.weights import load_weights
 from rtmdet.utils.io import atomic_write_bytes, atomic_write_json
-from rtmdet.data.preprocess import preprocess
+from rtmdet.utils.io import load_checkpoint
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -83,7 +84,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     model, cfg = load_weights(args.weights)
     model.to(args.device).eval()
-    from rtmdet.utils.io import load_checkpoint
     class_names = load_checkpoint(args.weights).get("meta", {}).get("classes")
     out_dir = Path(args.out)
     results, skipped = [], 0

@@ -8,9 +8,9 @@ from .load import load_config, parse_override, save_config
 from .presets import PRESETS
 from .schema import (AssignerConfig, ATSSConfig, BackboneConfig, BenchConfig, Config, ConfigError,
                      DataConfig, EvalConfig, HeadConfig, LossConfig, ModelConfig, NeckConfig,
-                     SimOTAConfig, TaskAlignedConfig, TrainConfig, flatten_dict)
+                     SimOTAConfig, TaskAlignedConfig, TrainConfig, config_hash, flatten_dict)
 
 __all__ = ["AssignerConfig", "ATSSConfig", "BackboneConfig", "BenchConfig", "Config", "ConfigError",
            "DataConfig", "EvalConfig", "HeadConfig", "LossConfig", "ModelConfig", "NeckConfig",
-           "PRESETS", "SimOTAConfig", "TaskAlignedConfig", "TrainConfig", "flatten_dict",
+           "PRESETS", "SimOTAConfig", "TaskAlignedConfig", "TrainConfig", "config_hash", "flatten_dict",
            "load_config", "parse_override", "save_config"]

@@ -7,6 +7,8 @@ and a typo must fail loudly instead of silently training the baseline.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -215,6 +217,15 @@ class Config(_Section):
     def flat(self) -> dict[str, Any]:
         """Dotted key → value, e.g. for MLflow params."""
         return flatten_dict(self.to_dict())
+
+
+def config_hash(cfg: Config, ignore: tuple[str, ...] = ("tags", "work_dir")) -> str:
+    """Hash of what determines a result: the config minus bookkeeping fields (``ignore``). Saved
+    in checkpoints (a resume must use the same config) and in MLflow tags."""
+    d = cfg.to_dict()
+    for key in ignore:
+        d.pop(key, None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def flatten_dict(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Cut large DOTA images into fixed-size patches (SPEC §10, DOTA protocol).
+"""DOTA patches (SPEC §10, DOTA protocol): cut large images into fixed-size patches for training
+and inference, and merge the patches' detections back into full images at test time.
 
 Single scale: 1024×1024 windows with 256 px overlap. Multi-scale: rates 0.5 / 1.0 / 1.5 with
 500 px overlap, i.e. windows of ``int(1024/rate)`` with overlap ``int(500/rate)`` on the original
@@ -7,21 +8,28 @@ image, each resized to 1024. Window starts are ``step·i`` with the last one mov
 are dropped (the best one is always kept), so small images give one padded patch. An object is
 kept in a window when ≥ ``iof_thr`` of its area is inside; a cut object gets its clipped polygon
 (reduced to 4 corners) and is marked difficult. An index JSON records each patch's origin and
-scale in the original image so detections can be merged back.
+scale in the original image so detections can be merged back: shifted and rescaled into the
+original image, then merged per image and class with rotated NMS (0.1).
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
+from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import cv2
 import numpy as np
 import shapely
+import torch
+from tqdm import tqdm
 
+from rtmdet.geometry.rotated_nms import batched_rotated_nms
 from rtmdet.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
 from .bad_input import BadInput
 from .dota import DOTA_CLASSES, IMAGE_SUFFIXES, parse_dota_labels
 from .synthetic import format_dota_labels
@@ -145,7 +153,6 @@ def split_dota(img_dir: str | Path, ann_dir: str | Path | None, out_dir: str | P
                iof_thr: float = 0.7, img_rate_thr: float = 0.6, pad_value: int = 114,
                save_empty: bool = True, workers: int = 2, on_bad: str = "skip") -> dict[str, Any]:
     """Split every image of ``img_dir`` in parallel; writes ``out_dir/index.json`` and returns it."""
-    from tqdm import tqdm
     img_dir, out_dir = Path(img_dir), Path(out_dir)
     if not img_dir.is_dir():
         raise FileNotFoundError(f"{img_dir}: image folder not found")
@@ -171,3 +178,73 @@ def split_dota(img_dir: str | Path, ann_dir: str | Path | None, out_dir: str | P
              "skipped": dict(counts), "patches": entries}
     atomic_write_json(out_dir / "index.json", index)
     return index
+
+
+# ----------------------------------------------------------------------------- merge (test time)
+Dets = Mapping[str, Mapping[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class PatchInfo:
+    patch: str
+    image: str
+    x: float
+    y: float
+    scale: float
+
+
+def load_patch_index(source: str | Path | dict | list[dict]) -> dict[str, PatchInfo]:
+    """Read the split step's patch index (a JSON path or the parsed object) → patch id → info."""
+    items = json.loads(Path(source).read_text()) if isinstance(source, (str, Path)) else source
+    if isinstance(items, dict) and "patches" in items:
+        items = items["patches"]
+    if not isinstance(items, list):
+        raise ValueError(f"{source}: patch index must be a JSON list of patch entries")
+    out: dict[str, PatchInfo] = {}
+    for n, it in enumerate(items):
+        try:
+            info = PatchInfo(str(it["patch"]), str(it["image"]), float(it["x"]), float(it["y"]),
+                             float(it["scale"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"patch index entry {n}: needs patch, image, x, y, scale ({e})") from None
+        if info.scale <= 0:
+            raise ValueError(f"patch index entry {n} ({info.patch}): scale must be > 0")
+        out[info.patch] = info
+    return out
+
+
+def patch_to_image(rboxes: torch.Tensor, info: PatchInfo) -> torch.Tensor:
+    """Patch-pixel boxes → original-image boxes (isotropic scale, so θ is unchanged)."""
+    out = rboxes.clone()
+    out[:, :4] = rboxes[:, :4] / info.scale
+    out[:, 0] += info.x
+    out[:, 1] += info.y
+    return out
+
+
+def merge_patch_detections(patch_dets: Dets, index: Mapping[str, PatchInfo],
+                           iou_thr: float = 0.1, max_per_img: int | None = None
+                           ) -> dict[str, dict[str, torch.Tensor]]:
+    """Shift/scale every patch's detections back to its image and merge per image and class
+    with rotated NMS ``iou_thr`` (a box cut by a patch border is kept in the patch that saw
+    it best). Every image of ``index`` appears in the result, possibly empty."""
+    unknown = [p for p in patch_dets if p not in index]
+    if unknown:
+        raise KeyError(f"{len(unknown)} patch(es) missing from the patch index, e.g. {unknown[0]!r}")
+    grouped: dict[str, list] = {info.image: [] for info in index.values()}
+    for patch, d in patch_dets.items():
+        info = index[patch]
+        grouped[info.image].append((patch_to_image(d["rboxes"].detach().cpu().double(), info),
+                                    d["scores"].detach().cpu().double(), d["labels"].cpu().long()))
+    merged = {}
+    for image, parts in grouped.items():
+        if parts:
+            boxes, scores, labels = (torch.cat(x) for x in zip(*parts))
+        else:
+            boxes, scores, labels = torch.zeros(0, 5, dtype=torch.float64), \
+                torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.long)
+        keep = batched_rotated_nms(boxes, scores, labels, iou_thr)
+        if max_per_img is not None:
+            keep = keep[:max_per_img]
+        merged[image] = {"rboxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
+    return merged

@@ -13,6 +13,7 @@ import numpy as np
 
 from rtmdet.config import Config
 from rtmdet.utils.io import atomic_write_bytes
+
 from .loader import build_train_dataset
 
 

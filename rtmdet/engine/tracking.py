@@ -8,41 +8,27 @@ config is logged as params so ``mlflow ui`` can compare variants column by colum
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from rtmdet.config import Config
+from rtmdet.config import Config, config_hash
+from rtmdet.utils.envinfo import git_commit
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 
 
-def config_hash(cfg: Config) -> str:
-    """Hash of what determines the result: the config minus bookkeeping fields."""
-    d = cfg.to_dict()
-    for key in ("tags", "work_dir"):
-        d.pop(key, None)
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def git_sha() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return git_commit() or "unknown"
 
 
 def _mlflow():
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    import mlflow
+    import mlflow    # lazy: the optional 'pipeline' extra
     mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI))
     return mlflow
 

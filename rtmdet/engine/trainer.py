@@ -1,4 +1,4 @@
-"""Training loop (``rtmdet train CONFIG [key=value ...] [--resume]``).
+"""Training loop (``rtmdet train CONFIG [key=value ...] [--resume]``, :mod:`rtmdet.commands.train`).
 
 One :class:`Trainer` owns model, EMA, optimiser, LR schedule, data and checkpoints. What makes
 it reproducible: every random choice comes from seeded generators whose state is checkpointed
@@ -9,9 +9,6 @@ processes each worker reseeds per epoch, so resuming from an epoch boundary stay
 """
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 import logging
 import math
 import time
@@ -21,17 +18,21 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from rtmdet.config import Config, config_hash, save_config
+from rtmdet.data.loader import build_train_dataset, collate
+from rtmdet.data.preprocess import normalize
+from rtmdet.data.stages import stage_for_epoch
+from rtmdet.losses.build import build_criterion
+from rtmdet.models.build import build_model
+from rtmdet.models.weights import load_init_from
+from rtmdet.utils.io import atomic_save_figure, atomic_torch_save, atomic_write_text, csv_text, load_checkpoint, pyplot
 
 from . import distributed as D
-from rtmdet.models.build import build_model
-from rtmdet.config import Config, load_config, save_config
-from rtmdet.losses.criterion import build_criterion
-from rtmdet.data.loader import build_train_dataset, collate
 from .ema import ModelEMA
-from rtmdet.utils.io import atomic_save_figure, atomic_torch_save, atomic_write_text, load_checkpoint
 from .optim import LRSchedule, build_optimizer
-from rtmdet.data.preprocess import normalize
-from .tracking import RunLogger, config_hash, git_sha
+from .tracking import RunLogger, git_sha
 
 log = logging.getLogger(__name__)
 METRIC_FIELDS = ("epoch", "iter", "global_iter", "lr", "loss_cls", "loss_bbox", "loss", "sec_per_iter")
@@ -95,10 +96,7 @@ class Trainer:
         """Start from another checkpoint (ours or official mmdet, EMA weights preferred): every
         tensor whose name and shape match is copied — e.g. RTMDet-R from a COCO RTMDet, whose
         angle conv and 15-class classifier then start fresh (SPEC §10)."""
-        from rtmdet.models.rotated_detector import init_from_detector
-        ckpt = load_checkpoint(path)
-        sd = ckpt.get("ema_state_dict") or ckpt.get("state_dict", ckpt)
-        report = init_from_detector(model, sd)
+        report = load_init_from(model, path)
         log.info("init_from %s: %d tensors loaded, %d new (%s), %d unused", path,
                  len(report["loaded"]), len(report["new"]), ", ".join(report["new"][:6]),
                  len(report["unused"]))
@@ -149,16 +147,12 @@ class Trainer:
         log.info("resumed from %s at epoch %d iter %d", path, self.epoch, self.iter_in_epoch)
 
     def _write_metrics(self) -> None:
-        buf = io.StringIO()
         fields = list(dict.fromkeys(k for row in self.history for k in row)) or list(METRIC_FIELDS)
-        writer = csv.DictWriter(buf, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(self.history)
-        atomic_write_text(self.work_dir / "metrics.csv", buf.getvalue())
+        atomic_write_text(self.work_dir / "metrics.csv", csv_text(self.history, fields))
 
     # ------------------------------------------------------------------ loop
     def _switch_stage(self, stage: int) -> None:
-        """Stage 2 (last ``stage2_epochs``): single-image pipeline, no Mosaic/MixUp."""
+        """Rebuild the dataset for ``stage`` (:mod:`rtmdet.data.stages`)."""
         self.stage = stage
         self.dataset = build_train_dataset(self.cfg, stage=stage)
 
@@ -197,7 +191,7 @@ class Trainer:
             save_config(self.cfg, self.work_dir / "config.yaml")
         with RunLogger(self.cfg, "train", self.mlflow) as run:
             while self.epoch < t.epochs:
-                stage = 2 if self.epoch >= t.epochs - t.stage2_epochs and self.cfg.data.stage2 else 1
+                stage = stage_for_epoch(self.cfg, self.epoch)
                 if stage != self.stage:
                     self._switch_stage(stage)
                 self._run_epoch(run)
@@ -214,7 +208,6 @@ class Trainer:
 
     def _run_epoch(self, run: RunLogger) -> None:
         t = self.cfg.train
-        from tqdm import tqdm
         bar = tqdm(total=self.iters_per_epoch, initial=self.iter_in_epoch, mininterval=2.0,
                    desc=f"epoch {self.epoch + 1}/{t.epochs} (stage {self.stage})",
                    disable=not D.is_main(), dynamic_ncols=True)
@@ -246,9 +239,7 @@ class Trainer:
 
 
 def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     its = [h["global_iter"] for h in history]
@@ -258,27 +249,3 @@ def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path:
     ax.legend()
     fig.tight_layout()
     return atomic_save_figure(fig, path)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="preset name or YAML")
-    p.add_argument("overrides", nargs="*", help="dotted key=value overrides")
-    p.add_argument("--work-dir", default=None, help="run folder (default: config work_dir)")
-    p.add_argument("--resume", action="store_true", help="continue from WORK_DIR/last.pt")
-    p.add_argument("--mlflow", action="store_true", help="record the run in MLflow")
-
-
-def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg = load_config(args.config, args.overrides)
-    if args.work_dir:
-        cfg = load_config(cfg, {"work_dir": args.work_dir})
-    trainer = Trainer(cfg, cfg.work_dir, resume=args.resume, mlflow=args.mlflow)
-    main_process = D.is_main()
-    try:
-        final = trainer.fit()
-    finally:
-        D.cleanup()
-    if main_process:
-        print(f"wrote {final}")
-    return 0

@@ -1,4 +1,5 @@
-"""The DOTA protocol after inference: patch merge, VOC07 rotated mAP, submission files (SPEC §10).
+"""The DOTA protocol's scoring: VOC07 rotated mAP and the Task 1 submission files (SPEC §10);
+the merge of patch detections into full images is :mod:`rtmdet.data.dota_patches`.
 
 DOTA images (up to ~4000 px) are split into patches for training and inference, so detections
 come per patch. They are mapped back to the full image and merged per image and class with
@@ -16,9 +17,7 @@ Formats (plain Python / tensors, so they are easy to produce from any loader):
 """
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Mapping
 
@@ -26,8 +25,9 @@ import numpy as np
 import torch
 
 from rtmdet.data.dota import DOTA_CLASSES
+from rtmdet.geometry.rotated import rbox_to_poly
+from rtmdet.geometry.rotated_iou import rbox_iou
 from rtmdet.utils.io import atomic_write_text
-from rtmdet.geometry.rotated import batched_rotated_nms, rbox_iou, rbox_to_poly
 
 log = logging.getLogger(__name__)
 
@@ -123,73 +123,6 @@ def eval_rotated_map(dets: Dets, annotations: Dets, class_names: tuple[str, ...]
     return {"mAP": float(np.mean(aps)) if aps else float("nan"),
             "AP": {k: r["ap"] for k, r in per_class.items()}, "per_class": per_class,
             "iou_thr": iou_thr, "strict": strict, "mode": mode}
-
-
-# ----------------------------------------------------------------------------- merge
-@dataclass(frozen=True)
-class PatchInfo:
-    patch: str
-    image: str
-    x: float
-    y: float
-    scale: float
-
-
-def load_patch_index(source: str | Path | dict | list[dict]) -> dict[str, PatchInfo]:
-    """Read the split step's patch index (a JSON path or the parsed object) → patch id → info."""
-    items = json.loads(Path(source).read_text()) if isinstance(source, (str, Path)) else source
-    if isinstance(items, dict) and "patches" in items:
-        items = items["patches"]
-    if not isinstance(items, list):
-        raise ValueError(f"{source}: patch index must be a JSON list of patch entries")
-    out: dict[str, PatchInfo] = {}
-    for n, it in enumerate(items):
-        try:
-            info = PatchInfo(str(it["patch"]), str(it["image"]), float(it["x"]), float(it["y"]),
-                             float(it["scale"]))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"patch index entry {n}: needs patch, image, x, y, scale ({e})") from None
-        if info.scale <= 0:
-            raise ValueError(f"patch index entry {n} ({info.patch}): scale must be > 0")
-        out[info.patch] = info
-    return out
-
-
-def patch_to_image(rboxes: torch.Tensor, info: PatchInfo) -> torch.Tensor:
-    """Patch-pixel boxes → original-image boxes (isotropic scale, so θ is unchanged)."""
-    out = rboxes.clone()
-    out[:, :4] = rboxes[:, :4] / info.scale
-    out[:, 0] += info.x
-    out[:, 1] += info.y
-    return out
-
-
-def merge_patch_detections(patch_dets: Dets, index: Mapping[str, PatchInfo],
-                           iou_thr: float = 0.1, max_per_img: int | None = None
-                           ) -> dict[str, dict[str, torch.Tensor]]:
-    """Shift/scale every patch's detections back to its image and merge per image and class
-    with rotated NMS ``iou_thr`` (a box cut by a patch border is kept in the patch that saw
-    it best). Every image of ``index`` appears in the result, possibly empty."""
-    unknown = [p for p in patch_dets if p not in index]
-    if unknown:
-        raise KeyError(f"{len(unknown)} patch(es) missing from the patch index, e.g. {unknown[0]!r}")
-    grouped: dict[str, list] = {info.image: [] for info in index.values()}
-    for patch, d in patch_dets.items():
-        info = index[patch]
-        grouped[info.image].append((patch_to_image(d["rboxes"].detach().cpu().double(), info),
-                                    d["scores"].detach().cpu().double(), d["labels"].cpu().long()))
-    merged = {}
-    for image, parts in grouped.items():
-        if parts:
-            boxes, scores, labels = (torch.cat(x) for x in zip(*parts))
-        else:
-            boxes, scores, labels = torch.zeros(0, 5, dtype=torch.float64), \
-                torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.long)
-        keep = batched_rotated_nms(boxes, scores, labels, iou_thr)
-        if max_per_img is not None:
-            keep = keep[:max_per_img]
-        merged[image] = {"rboxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
-    return merged
 
 
 # ----------------------------------------------------------------------------- submission

@@ -10,23 +10,25 @@ Task 1 submission, so the same command serves val (scored) and test (submission 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from rtmdet.config import Config
+from rtmdet.data.dota_patches import load_patch_index, merge_patch_detections
 from rtmdet.data.dota import DOTA_CLASSES, IMAGE_SUFFIXES, parse_dota_labels, quads_to_rboxes
-from .dota_metric import eval_rotated_map, load_patch_index, merge_patch_detections, \
-    write_dota_submission
-from rtmdet.utils.io import atomic_save_figure, atomic_write_json, atomic_write_text
+from rtmdet.data.loader import build_val_dataset, collate
 from rtmdet.data.preprocess import normalize
 from rtmdet.geometry.rotated import rbox_to_poly
+from rtmdet.utils.io import atomic_save_figure, atomic_write_json, atomic_write_text, pyplot
+
+from .dota_metric import eval_rotated_map, write_dota_submission
 
 log = logging.getLogger(__name__)
 Dets = dict[str, dict[str, torch.Tensor]]
@@ -36,8 +38,6 @@ Dets = dict[str, dict[str, torch.Tensor]]
 def detect_patches(model: torch.nn.Module, cfg: Config, device: str = "cpu",
                    max_patches: int | None = None) -> Dets:
     """Run ``model.predict`` (``cfg.eval`` settings) on every val patch; boxes in patch pixels."""
-    from rtmdet.data.loader import build_val_dataset, collate
-
     dataset = build_val_dataset(cfg)
     if max_patches is not None:
         dataset = torch.utils.data.Subset(dataset, range(min(max_patches, len(dataset))))
@@ -166,11 +166,8 @@ def plot_rotated_predictions(image: str | Path | np.ndarray, dets: dict[str, tor
                              classes: tuple[str, ...] = DOTA_CLASSES) -> Path:
     """Draw detections above ``score_thr`` (coloured by class, with scores) over the ground
     truth (dashed white) on one image."""
-    import cv2
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Polygon
+    plt = pyplot()
+    from matplotlib.patches import Polygon    # lazy, as pyplot (rtmdet.utils.io.pyplot)
 
     img = cv2.imread(str(image)) if not isinstance(image, np.ndarray) else image
     if img is None:
@@ -194,30 +191,3 @@ def plot_rotated_predictions(image: str | Path | np.ndarray, dets: dict[str, tor
     ax.axis("off")
     fig.tight_layout()
     return atomic_save_figure(fig, path)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``rtmdet eval`` that only rotated configs use."""
-    g = p.add_argument_group("RTMDet-R / DOTA")
-    g.add_argument("--dota-ann", default=None,
-                   help="labelTxt folder of the unsplit val images (default: the split's record)")
-    g.add_argument("--patch-index", default=None,
-                   help="index.json of the val split (default: beside data.val_images)")
-    g.add_argument("--ap-mode", choices=["11point", "area"], default="11point",
-                   help="VOC07 11-point AP (the DOTA protocol) or area under the PR curve")
-
-
-def run(args: argparse.Namespace, model: torch.nn.Module, cfg: Config, out: Path) -> int:
-    """``rtmdet eval`` for ``model.type: rotated``."""
-    report = evaluate_dota(model, cfg, out, args.device, getattr(args, "patch_index", None),
-                           getattr(args, "dota_ann", None), getattr(args, "ap_mode", "11point"),
-                           max_patches=args.max_images)
-    if report["metrics"]:
-        aps = {r["name"]: round(r["ap"], 4) for r in report["per_class"] if r["num_gts"]}
-        print(json.dumps({"mAP": round(report["metrics"]["mAP"], 4), **aps}))
-    print(f"wrote {out / 'eval.json'} and {out / 'submission'}/Task1_*.txt "
-          f"({report['num_detections']} detections on {report['num_images']} images)")
-    if getattr(args, "mlflow", False) and report["metrics"]:
-        from rtmdet.engine.tracking import log_eval
-        log_eval(cfg, report, out)
-    return 0

@@ -11,6 +11,7 @@ a detection's area from its box, like the official evaluation.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 from functools import partial
@@ -20,9 +21,16 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+from rtmdet.config import load_config
+from rtmdet.data.loader import build_val_dataset
+from rtmdet.data.preprocess import normalize
+from rtmdet.geometry.masks import logits_to_masks
+from rtmdet.models.weights import load_weights
+from rtmdet.utils.io import atomic_save_figure, pyplot
 
 from .coco import coco_evaluate, per_class_ap, to_coco_results
-from rtmdet.geometry.masks import logits_to_masks
 
 
 def encode_masks(masks: np.ndarray) -> list[dict[str, Any]]:
@@ -81,7 +89,6 @@ def segm_report(ann_file: str | Path, results: list[dict[str, Any]], names: dict
 def gt_masks_of_image(ann_file: str | Path, image_id: int) -> tuple[np.ndarray, list[int]]:
     """Ground-truth masks (G, H, W) bool and category ids of one image (non-crowd), for figures
     and tests; decoded by pycocotools like the evaluation does."""
-    from pycocotools.coco import COCO
 
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(ann_file))
@@ -98,13 +105,7 @@ def plot_mask_predictions(model: torch.nn.Module, cfg, path: str | Path, num_ima
                           score_thr: float = 0.3, cols: int = 3) -> Path:
     """Figure: predicted masks (filled), boxes and scores on val images, gt mask outlines in
     white — the qualitative half of the mask AP number."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from rtmdet.data.loader import build_val_dataset
-    from rtmdet.utils.io import atomic_save_figure
-    from rtmdet.data.preprocess import normalize
+    plt = pyplot()
 
     dataset = build_val_dataset(cfg)
     source = dataset.source
@@ -147,10 +148,6 @@ def plot_mask_predictions(model: torch.nn.Module, cfg, path: str | Path, num_ima
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m rtmdet.evaluation.segm CONFIG [overrides] --weights W --figure OUT.png``."""
-    import argparse
-
-    from rtmdet.config import load_config
-    from rtmdet.models.weights import load_weights
 
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("config")

@@ -11,12 +11,12 @@ input size), sigmoid, multi-label per-level top-k and box decode clipped to the 
 giving ``boxes`` (N, K, 4), ``scores`` (N, K), ``labels`` (N, K). **NMS stays outside the
 graph**: class-wise NMS with a per-image cap has data-dependent shapes, and ONNX's
 ``NonMaxSuppression`` differs across runtimes (TensorRT needs a plugin), so the graph ends at
-candidates and :func:`finish_detections` (or any class-wise NMS) does threshold + NMS + top-N.
+candidates and :func:`rtmdet.models.postprocess.finish_detections` (or any class-wise NMS)
+does threshold + NMS + top-N.
 Candidates are the same set :func:`postprocess` keeps before NMS, so detections are identical.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import warnings
 from pathlib import Path
@@ -25,7 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from rtmdet.geometry.boxes import batched_nms, make_priors
+from rtmdet.geometry.boxes import make_priors
+from rtmdet.utils.io import atomic_write_bytes
 
 # Names of the groups ``forward_raw`` returns, per model type; a list group becomes one
 # output per level (``<name>_s<stride>``), a tensor group one output.
@@ -36,7 +37,7 @@ OUTPUT_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _flatten(raw: Any) -> list[torch.Tensor]:
+def flatten_outputs(raw: Any) -> list[torch.Tensor]:
     out: list[torch.Tensor] = []
     for group in raw:
         out.extend(group if isinstance(group, (list, tuple)) else [group])
@@ -70,7 +71,7 @@ class RawOutputs(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(_flatten(self.model.forward_raw(x)))
+        return tuple(flatten_outputs(self.model.forward_raw(x)))
 
 
 class DecodedOutputs(nn.Module):
@@ -110,29 +111,11 @@ class DecodedOutputs(nn.Module):
         return torch.cat(boxes_l, 1), torch.cat(scores_l, 1), torch.cat(labels_l, 1)
 
 
-def finish_detections(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
-                      score_thr: float = 0.001, iou_thr: float = 0.65, max_per_img: int = 300
-                      ) -> list[dict[str, torch.Tensor]]:
-    """The out-of-graph tail for ``--with-postprocess`` outputs: threshold, drop empty boxes,
-    class-wise NMS, keep the best ``max_per_img`` (same rules as ``postprocess``)."""
-    results = []
-    for b, s, l in zip(boxes, scores, labels):
-        keep = (s > score_thr) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
-        b, s, l = b[keep], s[keep], l[keep].long()
-        order = torch.sort(s, descending=True, stable=True).indices
-        b, s, l = b[order], s[order], l[order]
-        k = batched_nms(b, s, l, iou_thr)[:max_per_img]
-        results.append({"boxes": b[k], "scores": s[k], "labels": l[k]})
-    return results
-
-
 def export_onnx(model: nn.Module, path: str | Path, size: int = 640, batch: int = 1,
                 opset: int = 17, dynamic_batch: bool = False, with_postprocess: bool = False,
                 model_type: str = "det", topk: int = 30000) -> dict[str, Any]:
     """Write the ONNX graph (atomically) and return its metadata (input/output names)."""
-    import onnx
-
-    from rtmdet.utils.io import atomic_write_bytes
+    import onnx    # lazy: the optional 'onnx' extra
 
     model = model.eval().float()
     if with_postprocess:
@@ -160,93 +143,3 @@ def export_onnx(model: nn.Module, path: str | Path, size: int = 640, batch: int 
     return {"path": str(path), "inputs": ["images"], "outputs": names, "opset": opset,
             "size": size, "batch": "dynamic" if dynamic_batch else batch,
             "with_postprocess": with_postprocess}
-
-
-# ----------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="preset name (rtmdet-s) or YAML config")
-    p.add_argument("--weights", help="our checkpoint (rtmdet convert / train); random if omitted")
-    p.add_argument("--format", choices=["onnx"], default="onnx")
-    p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--size", type=int, default=None, help="input side (default bench.size)")
-    p.add_argument("--batch", type=int, default=1, help="batch of the static graph")
-    p.add_argument("--dynamic-batch", action="store_true", help="batch axis symbolic")
-    p.add_argument("--with-postprocess", action="store_true",
-                   help="decode + sigmoid + per-level top-k in-graph (NMS stays outside)")
-    p.add_argument("--topk", type=int, default=None, help="per-level top-k (default eval.nms_pre)")
-    p.add_argument("--out", help="output path (default runs/export/<name>[-post].onnx)")
-    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
-    p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, e.g. model.backbone.kernel_size=7")
-
-
-@torch.no_grad()
-def calibrate_bn(model: nn.Module, size: int = 320, batch: int = 2, seed: int = 0) -> nn.Module:
-    """Set every BatchNorm's running statistics to those of random input.
-
-    Freshly initialised weights shrink activations by orders of magnitude per layer (the head
-    sees ~1e-9), which makes parity checks vacuous and can hit slow denormal paths in timing.
-    With the statistics of the actual activations, eval-mode BN renormalises each layer, so a
-    random model behaves numerically like a trained one.
-    """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [bn.momentum for bn in bns]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average over the calibration batches
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    p = next(model.parameters())
-    model.forward_raw(torch.randn(batch, 3, size, size, generator=gen).to(p))
-    for bn, m in zip(bns, momenta):
-        bn.momentum = m
-    return model.eval()
-
-
-def load_model(config: str, weights: str | None, overrides: list[str] | None = None):
-    """(model, cfg) for ``config`` with ``weights`` loaded strictly, or random weights."""
-    from rtmdet.models.build import build_model
-    from rtmdet.config import load_config
-
-    cfg = load_config(config, overrides)
-    if weights is None:
-        print("warning: no --weights given; using random weights (BatchNorm statistics "
-              "calibrated on random input)")
-        return calibrate_bn(build_model(cfg)), cfg
-    from rtmdet.models.weights import WeightMismatchError, load_weights
-    try:
-        model, _ = load_weights(weights, cfg)
-    except RuntimeError as e:  # load_state_dict(strict=True): keys/shapes differ
-        if isinstance(e, WeightMismatchError):
-            raise
-        detail = " ".join(str(e).split("\n")[1:2]).strip()[:200]
-        raise WeightMismatchError(f"{weights} does not fit config {config!r} "
-                                  f"(model.* differs from the checkpoint's): {detail}") from None
-    return model.eval(), cfg
-
-
-def run(args: argparse.Namespace) -> int:
-    from .parity import check_parity  # lazy: parity imports this module
-
-    model, cfg = load_model(args.config, args.weights, args.override)
-    size = args.size or cfg.bench.size
-    topk = args.topk or cfg.eval.nms_pre
-    suffix = "-post" if args.with_postprocess else ""
-    out = Path(args.out or f"runs/export/{cfg.name}{suffix}.onnx")
-    meta = export_onnx(model, out, size, args.batch, args.opset, args.dynamic_batch,
-                       args.with_postprocess, cfg.model.type, topk)
-    print(f"wrote {out} (opset {args.opset}, {size}x{size}, batch {meta['batch']}); outputs: "
-          + ", ".join(meta["outputs"]))
-    if args.no_check:
-        return 0
-    torch.manual_seed(0)
-    x = torch.randn(args.batch, 3, size, size)
-    rep = check_parity(model, out, x, args.with_postprocess, cfg.model.type, cfg.eval.score_thr,
-                       cfg.eval.iou_thr, cfg.eval.max_per_img, topk)
-    worst = max(rep["outputs"].items(), key=lambda kv: kv[1]["max_abs_diff"] / kv[1]["tol"])
-    dets = rep.get("detections")
-    print(f"onnxruntime parity: {'OK' if rep['ok'] else 'FAILED'} (worst {worst[0]}: max abs diff "
-          f"{worst[1]['max_abs_diff']:.3g} <= tol {worst[1]['tol']:.3g})"
-          + (f"; detections torch {dets['torch']} vs ort {dets['onnxruntime']}, "
-             f"same={dets['same']}" if dets else ""))
-    return 0 if rep["ok"] else 1

@@ -15,12 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .onnx import DecodedOutputs, _flatten, finish_detections
+from rtmdet.models.postprocess import detections_from_raw, finish_detections
+
+from .onnx import DecodedOutputs, flatten_outputs
 
 
 def _ort_session(path: str | Path, threads: int = 0):
     """A CPU onnxruntime session: the reference runtime every exported graph must match."""
-    import onnxruntime as ort
+    import onnxruntime as ort    # lazy: the optional 'onnx' extra
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -60,28 +62,6 @@ def same_detections(a: list[dict[str, torch.Tensor]], b: list[dict[str, torch.Te
     return True
 
 
-def detections_from_raw(model_type: str, outs: list[torch.Tensor], strides: tuple[int, ...],
-                        img_shape: tuple[int, int], score_thr: float, nms_pre: int,
-                        iou_thr: float, max_per_img: int) -> list[dict[str, torch.Tensor]]:
-    """Our post-processing of flattened raw outputs (boxes under ``boxes``; rotated boxes
-    (cx, cy, w, h, θ) too, so one comparison serves every model type)."""
-    n = len(strides)
-    lv = [outs[i * n:(i + 1) * n] for i in range(len(outs) // n)]
-    if model_type == "ins":
-        from rtmdet.models.ins_detector import ins_postprocess
-        return ins_postprocess(lv[0], lv[1], lv[2], outs[3 * n], strides, img_shape, score_thr,
-                               nms_pre, iou_thr, max_per_img)
-    if model_type == "rotated":
-        from rtmdet.models.rotated_detector import rotated_postprocess
-        dets = rotated_postprocess(lv[0], lv[1], lv[2], strides, score_thr, nms_pre, iou_thr,
-                                   max_per_img)
-        return [{"boxes": d["rboxes"], "scores": d["scores"], "labels": d["labels"]}
-                for d in dets]
-    from rtmdet.models.postprocess import postprocess
-    return postprocess(lv[0], lv[1], strides, img_shape, score_thr, nms_pre, iou_thr,
-                       max_per_img)
-
-
 @torch.no_grad()
 def check_parity(model: nn.Module, onnx_path: str | Path, x: torch.Tensor,
                  with_postprocess: bool = False, model_type: str = "det",
@@ -97,7 +77,7 @@ def check_parity(model: nn.Module, onnx_path: str | Path, x: torch.Tensor,
     if with_postprocess:
         ref = list(DecodedOutputs(model, x.shape[-1], topk)(x))
     else:
-        ref = _flatten(model.forward_raw(x))
+        ref = flatten_outputs(model.forward_raw(x))
     report: dict[str, Any] = {"outputs": {}, "ok": True}
     for name, r, o in zip(names, ref, ort_out):
         if name in ("boxes", "labels"):
@@ -114,7 +94,7 @@ def check_parity(model: nn.Module, onnx_path: str | Path, x: torch.Tensor,
         # decode is checked against ``postprocess`` itself, not against a copy of it.
         shape = (x.shape[-2], x.shape[-1])
         args = (model.strides, shape, score_thr, topk, iou_thr, max_per_img)
-        raw = ref if not with_postprocess else _flatten(model.forward_raw(x))
+        raw = ref if not with_postprocess else flatten_outputs(model.forward_raw(x))
         want = detections_from_raw(model_type, raw, *args)
         if with_postprocess:
             got = finish_detections(*ort_out, score_thr, iou_thr, max_per_img)

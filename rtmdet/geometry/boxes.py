@@ -6,6 +6,8 @@ otherwise; ``tests/geometry/test_boxes.py`` shows both keep the same boxes.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 try:  # torchvision pulls a CUDA torch on x86_64, so it is optional.
@@ -97,6 +99,21 @@ def _greedy_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_thr: float) -> to
     return order[torch.tensor(keep, dtype=torch.long)]
 
 
+def classwise_nms(nms: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor],
+                  boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+                  iou_thr: float) -> torch.Tensor:
+    """Class-wise NMS from a one-class ``nms(boxes, scores, iou_thr)`` (axis-aligned or rotated
+    boxes alike): run it per label, return the kept indices sorted by descending score."""
+    if boxes.numel() == 0:
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    kept = []
+    for c in torch.unique(labels):
+        idx = torch.nonzero(labels == c).squeeze(1)
+        kept.append(idx[nms(boxes[idx], scores[idx], iou_thr)])
+    keep = torch.cat(kept)
+    return keep[torch.sort(scores[keep], descending=True, stable=True).indices]
+
+
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
                 iou_thr: float, use_torchvision: bool | None = None) -> torch.Tensor:
     """Class-wise NMS; returns kept indices sorted by descending score."""
@@ -104,18 +121,10 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     if use_torchvision is None:
         use_torchvision = _tv_ops is not None
-    if use_torchvision:
-        if _tv_ops is None:
-            raise RuntimeError("torchvision is not installed (pip install '.[vision]')")
-        keep = _tv_ops.batched_nms(boxes, scores, labels, iou_thr)
-    else:
-        device = boxes.device
-        boxes, scores, labels = boxes.cpu(), scores.cpu(), labels.cpu()
-        kept = []
-        for c in torch.unique(labels):
-            idx = torch.nonzero(labels == c).squeeze(1)
-            kept.append(idx[_greedy_nms(boxes[idx], scores[idx], iou_thr)])
-        keep = torch.cat(kept)
-        keep = keep[torch.sort(scores[keep], descending=True, stable=True).indices]
-        return keep.to(device)
+    if not use_torchvision:      # the exact greedy NMS runs on the CPU
+        return classwise_nms(_greedy_nms, boxes.cpu(), scores.cpu(), labels.cpu(),
+                             iou_thr).to(boxes.device)
+    if _tv_ops is None:
+        raise RuntimeError("torchvision is not installed (pip install '.[vision]')")
+    keep = _tv_ops.batched_nms(boxes, scores, labels, iou_thr)
     return keep[torch.sort(scores[keep], descending=True, stable=True).indices]

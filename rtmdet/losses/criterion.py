@@ -10,61 +10,19 @@ single-process large-batch gradient.
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 
-from rtmdet.assigners.dsla import AssignResult, DynamicSoftLabelAssigner
 from rtmdet.assigners import build_assigner
+from rtmdet.assigners.dsla import AssignResult, DynamicSoftLabelAssigner
 from rtmdet.geometry.boxes import distance2bbox, make_priors
-from .functional import giou_loss, quality_focal_loss
 from rtmdet.models.postprocess import flatten_levels
 
-
-def reduce_mean(x: torch.Tensor) -> torch.Tensor:
-    """Mean over processes when torch.distributed is initialised; identity otherwise."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x
-    x = x.clone()
-    dist.all_reduce(x)
-    return x / dist.get_world_size()
-
-
-def pad_targets(targets: list[dict[str, torch.Tensor]], num_classes: int,
-                device: torch.device, dtype: torch.dtype, box_key: str = "boxes",
-                box_dim: int = 4
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """List of per-image ``boxes`` (N, 4) / ``labels`` (N,) [/ ``centers`` (N, 2)] → padded
-    (B, G, 4), (B, G), valid mask (B, G) [, (B, G, 2)]. The rotated criterion pads
-    ``rboxes`` (N, 5) the same way (``box_key``, ``box_dim``)."""
-    g = max([len(t["labels"]) for t in targets], default=0)
-    b = len(targets)
-    boxes = torch.zeros((b, g, box_dim), device=device, dtype=dtype)
-    labels = torch.zeros((b, g), device=device, dtype=torch.long)
-    valid = torch.zeros((b, g), device=device, dtype=torch.bool)
-    with_centers = any("centers" in t for t in targets)
-    centers = torch.zeros((b, g, 2), device=device, dtype=dtype) if with_centers else None
-    for i, t in enumerate(targets):
-        if box_key not in t:
-            raise ValueError(f"target {i}: needs '{box_key}' ({box_dim} values per object)")
-        tb, tl = t[box_key], t["labels"]
-        n = len(tl)
-        if tb.shape != (n, box_dim):
-            raise ValueError(f"target {i}: {box_key} must be ({n}, {box_dim}), "
-                             f"got {tuple(tb.shape)}")
-        if n and (tl.min() < 0 or tl.max() >= num_classes):
-            raise ValueError(f"target {i}: labels must be in [0, {num_classes}), "
-                             f"got {tl.min().item()}..{tl.max().item()}")
-        boxes[i, :n] = tb.to(device, dtype)
-        labels[i, :n] = tl.to(device)
-        valid[i, :n] = True
-        if centers is not None:
-            if "centers" not in t and n:
-                raise ValueError(f"target {i}: 'centers' given for some images but not this one")
-            if n:
-                centers[i, :n] = t["centers"].to(device, dtype)
-    return boxes, labels, valid, centers
+from .functional import giou_loss, quality_focal_loss
+from .targets import pad_targets, reduce_mean
 
 
 class RTMDetCriterion:
+    box_key, box_dim = "boxes", 4            # what the targets hold (rotated: rboxes, 5)
+
     def __init__(self, assigner: DynamicSoftLabelAssigner, strides: tuple[int, ...] = (8, 16, 32),
                  qfl_beta: float = 2.0, cls_weight: float = 1.0, bbox_weight: float = 2.0,
                  giou_eps: float = 1e-6) -> None:
@@ -89,17 +47,32 @@ class RTMDetCriterion:
         """``cls_scores`` per level (B, C, H, W) logits, ``bbox_preds`` per level (B, 4, H, W)
         distances in pixels; returns weighted ``loss_cls``, ``loss_bbox`` and their sum ``loss``.
         """
-        b, c = self.check_inputs({"cls": cls_scores, "bbox": bbox_preds}, targets)
+        return self.box_losses({"cls": cls_scores, "bbox": bbox_preds}, targets)[0]
+
+    def box_losses(self, outputs: dict[str, list[torch.Tensor]],
+                   targets: list[dict[str, torch.Tensor]]):
+        """The prologue every criterion shares: check levels and targets, flatten every output
+        to (B, P, ·), make the priors, decode (:meth:`decode`), pad the targets, assign, and the
+        classification + box losses. Returns ``(losses, assign result, flat outputs, points,
+        strides)`` so the Ins criterion can add its mask loss on the same assignment."""
+        _, c = self.check_inputs(outputs, targets)
+        cls_scores = outputs["cls"]
         device = cls_scores[0].device
         # Losses in float32 even under AMP: QFL's σ^β and the box areas lose too much in half.
-        logits, dists = flatten_levels(cls_scores).float(), flatten_levels(bbox_preds).float()
+        flat = {name: flatten_levels(levels).float() for name, levels in outputs.items()}
         points, strides = make_priors([tuple(x.shape[-2:]) for x in cls_scores], self.strides,
                                       device=device)
-        decoded = distance2bbox(points[None], dists)                           # (B, P, 4)
-        gt_boxes, gt_labels, gt_valid, gt_centers = pad_targets(targets, c, device, torch.float32)
-        result = self.assign(logits, torch.cat([points, strides[:, None]], 1), decoded,
+        decoded = self.decode(points, flat)
+        gt_boxes, gt_labels, gt_valid, gt_centers = pad_targets(
+            targets, c, device, torch.float32, box_key=self.box_key, box_dim=self.box_dim)
+        result = self.assign(flat["cls"], torch.cat([points, strides[:, None]], 1), decoded,
                              gt_boxes, gt_labels, gt_valid, gt_centers)
-        return self.losses(logits, decoded, gt_boxes, result)
+        return self.losses(flat["cls"], decoded, gt_boxes, result), result, flat, points, strides
+
+    def decode(self, points: torch.Tensor, flat: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Unclipped boxes (B, P, 4) from the flattened distances (the rotated criterion decodes
+        rotated boxes with the angles)."""
+        return distance2bbox(points[None], flat["bbox"])
 
     def check_inputs(self, outputs: dict[str, list[torch.Tensor]],
                      targets: list[dict[str, torch.Tensor]]) -> tuple[int, int]:
@@ -140,16 +113,3 @@ class RTMDetCriterion:
         loss_cls = loss_cls / normaliser * self.cls_weight
         loss_bbox = loss_bbox / normaliser * self.bbox_weight
         return {"loss_cls": loss_cls, "loss_bbox": loss_bbox, "loss": loss_cls + loss_bbox}
-
-
-def build_criterion(cfg, model):
-    """The loss of ``cfg.model.type``: called as ``criterion(*model_outputs, targets)``."""
-    if cfg.model.type == "det":
-        return RTMDetCriterion.from_config(cfg.train, model.strides)
-    if cfg.model.type == "ins":
-        from .ins_criterion import RTMDetInsCriterion
-        return RTMDetInsCriterion.from_config(cfg.train, model.strides, cfg.model.head)
-    if cfg.model.type == "rotated":
-        from .rotated_criterion import RotatedRTMDetCriterion
-        return RotatedRTMDetCriterion.from_config(cfg.train, model.strides)
-    raise NotImplementedError(f"training model.type={cfg.model.type!r} is not implemented yet")

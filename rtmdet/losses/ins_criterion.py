@@ -18,13 +18,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rtmdet.assigners.dsla import DynamicSoftLabelAssigner
 from rtmdet.assigners import build_assigner
-from rtmdet.geometry.boxes import distance2bbox, make_priors
-from .criterion import RTMDetCriterion, pad_targets, reduce_mean
-from rtmdet.models.postprocess import flatten_levels
-from .functional import dice_loss
+from rtmdet.assigners.dsla import DynamicSoftLabelAssigner
 from rtmdet.geometry.masks import dynamic_mask_logits, mask_centroids
+
+from .criterion import RTMDetCriterion
+from .functional import dice_loss
+from .targets import reduce_mean
 
 
 def with_mask_centers(targets: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
@@ -81,20 +81,10 @@ class RTMDetInsCriterion(RTMDetCriterion):
                  targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """Raw Ins head outputs + targets (``boxes``, ``labels``, ``masks`` (N, S, S) bool on
         the input canvas) → weighted ``loss_cls``, ``loss_bbox``, ``loss_mask`` and ``loss``."""
-        b, c = self.check_inputs({"cls": cls_scores, "bbox": bbox_preds, "kernel": kernel_preds},
-                                 targets)
-        device = cls_scores[0].device
         targets = with_mask_centers(targets)
-        logits, dists, kernels = (flatten_levels(xs).float()
-                                  for xs in (cls_scores, bbox_preds, kernel_preds))
-        points, strides = make_priors([tuple(x.shape[-2:]) for x in cls_scores], self.strides,
-                                      device=device)
-        decoded = distance2bbox(points[None], dists)
-        gt_boxes, gt_labels, gt_valid, gt_centers = pad_targets(targets, c, device, torch.float32)
-        result = self.assign(logits, torch.cat([points, strides[:, None]], 1), decoded,
-                             gt_boxes, gt_labels, gt_valid, gt_centers)
-        losses = self.losses(logits, decoded, gt_boxes, result)
-        loss_mask = self.mask_loss(mask_feats.float(), kernels, points, strides,
+        losses, result, flat, points, strides = self.box_losses(
+            {"cls": cls_scores, "bbox": bbox_preds, "kernel": kernel_preds}, targets)
+        loss_mask = self.mask_loss(mask_feats.float(), flat["kernel"], points, strides,
                                    result.gt_inds, targets) * self.mask_weight
         losses["loss_mask"] = loss_mask
         losses["loss"] = losses["loss"] + loss_mask

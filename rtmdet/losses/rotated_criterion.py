@@ -1,7 +1,7 @@
 """Head outputs + ground truth → RTMDet-R training losses (SPEC §10).
 
 The detection criterion with the geometry swapped: priors are decoded into rotated boxes
-(:func:`~rtmdet.models.rotated_head.distance2rbox`), the dynamic soft-label assigner costs them
+(:func:`~rtmdet.geometry.rotated.distance2rbox`), the dynamic soft-label assigner costs them
 with the exact rotated IoU, takes as candidates the priors strictly inside the gt shrunk by 0.01
 px in the box's own frame, and measures the centre prior to the box centre. The box loss is
 ``1 − rotated IoU`` (IoU clamped ≥ 1e-6, so a positive without overlap still has a finite loss
@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import torch
 
-from rtmdet.assigners.dsla import DynamicSoftLabelAssigner
 from rtmdet.assigners import build_assigner
-from rtmdet.geometry.boxes import make_priors
-from .criterion import RTMDetCriterion, pad_targets
-from rtmdet.models.rotated_head import distance2rbox
-from rtmdet.models.postprocess import flatten_levels
-from rtmdet.geometry.rotated import batched_points_in_rboxes, batched_rbox_iou, rbox_iou
+from rtmdet.assigners.dsla import DynamicSoftLabelAssigner
+from rtmdet.geometry.rotated import batched_points_in_rboxes, distance2rbox
+from rtmdet.geometry.rotated_iou import batched_rbox_iou, rbox_iou
+
+from .criterion import RTMDetCriterion
 
 CANDIDATE_SHRINK = 0.01
 
@@ -52,6 +51,7 @@ def inside_shrunk_rboxes(points: torch.Tensor, gt: torch.Tensor) -> torch.Tensor
 
 class RotatedRTMDetCriterion(RTMDetCriterion):
     """Called as ``criterion(cls_scores, bbox_preds, angle_preds, targets)``."""
+    box_key, box_dim = "rboxes", 5
 
     def __init__(self, assigner: DynamicSoftLabelAssigner, strides: tuple[int, ...] = (8, 16, 32),
                  qfl_beta: float = 2.0, cls_weight: float = 1.0, bbox_weight: float = 2.0,
@@ -70,22 +70,15 @@ class RotatedRTMDetCriterion(RTMDetCriterion):
     def __call__(self, cls_scores: list[torch.Tensor], bbox_preds: list[torch.Tensor],
                  angle_preds: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]
                  ) -> dict[str, torch.Tensor]:
-        b, c = self.check_inputs({"cls": cls_scores, "bbox": bbox_preds, "angle": angle_preds},
-                                 targets)
-        device = cls_scores[0].device
-
-        logits, dists, angles = (flatten_levels(xs).float()
-                                 for xs in (cls_scores, bbox_preds, angle_preds))
-        points, strides = make_priors([tuple(x.shape[-2:]) for x in cls_scores], self.strides,
-                                      device=device)
-        decoded = distance2rbox(points[None].expand(b, -1, -1), dists, angles)   # (B, P, 5)
         if any("rboxes" not in t for t in targets):
             raise ValueError("rotated training needs 'rboxes' (N, 5) targets; is data.format 'dota'?")
-        gt_boxes, gt_labels, gt_valid, _ = pad_targets(targets, c, device, torch.float32,
-                                                       box_key="rboxes", box_dim=5)
-        result = self.assign(logits, torch.cat([points, strides[:, None]], 1), decoded,
-                             gt_boxes, gt_labels, gt_valid, None)
-        return self.losses(logits, decoded, gt_boxes, result)
+        return self.box_losses({"cls": cls_scores, "bbox": bbox_preds, "angle": angle_preds},
+                               targets)[0]
+
+    def decode(self, points: torch.Tensor, flat: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Rotated boxes (B, P, 5) from the flattened distances and angles."""
+        b = flat["bbox"].shape[0]
+        return distance2rbox(points[None].expand(b, -1, -1), flat["bbox"], flat["angle"])
 
     def box_loss(self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
                  ) -> torch.Tensor:

@@ -6,9 +6,13 @@ from pathlib import Path
 from torch import nn
 
 from rtmdet.config import Config, ModelConfig, load_config
-from rtmdet.models import CSPNeXt, CSPNeXtPAFPN, RTMDet, RTMDetHead
+
+from .cspnext import CSPNeXt
+from .detector import RTMDet
+from .head import RTMDetHead
 from .ins_detector import RTMDetIns
 from .ins_head import RTMDetInsHead
+from .pafpn import CSPNeXtPAFPN
 from .rotated_detector import RotatedRTMDet
 from .rotated_head import RotatedRTMDetHead
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .postprocess import postprocess
 from .cspnext import CSPNeXt
+from .fuse import fast_inference_model
 from .head import RTMDetHead
 from .pafpn import CSPNeXtPAFPN
+from .postprocess import postprocess
 
 
 class RTMDet(nn.Module):
     """Input: a preprocessed batch ``(N, 3, H, W)`` (BGR, normalised, H and W multiples of 32;
-    see :func:`rtmdet.data.preprocess`). ``forward`` is ``forward_raw`` so that exported graphs are
+    see :func:`rtmdet.preprocess`). ``forward`` is ``forward_raw`` so that exported graphs are
     the forward pass only, as the paper's latency protocol measures."""
 
     def __init__(self, backbone: CSPNeXt, neck: CSPNeXtPAFPN, head: RTMDetHead) -> None:
@@ -67,7 +68,6 @@ class RTMDet(nn.Module):
         BN-folded channels-last copy when :meth:`_use_fast_path` says so. Shared by the
         detection, Ins and R ``predict`` so every head gets the same fast path."""
         if self._use_fast_path(fast):
-            from .fuse import fast_inference_model
             try:
                 fused = fast_inference_model(self)
             except RuntimeError:  # inference-mode tensors carry no version counter

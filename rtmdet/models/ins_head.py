@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rtmdet.geometry.masks import dynamic_param_counts
+
 from .blocks import ConvBNAct
 from .head import RTMDetHead, ShareMode
 

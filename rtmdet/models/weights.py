@@ -1,4 +1,7 @@
-"""Import official mmdetection RTMDet weights, and our own checkpoint format.
+"""Every way weights get into a model: official mmdetection/mmrotate checkpoints
+(:func:`load_mmdet_weights`, ``rtmdet convert``), our own checkpoints (:func:`save_weights`,
+:func:`load_weights`, :func:`load_model` for the export/bench commands), and ``train.init_from``
+(:func:`init_from_detector`: RTMDet-R from a detection checkpoint, SPEC §10).
 
 Our module names follow the official ones except for the backbone stages (``stages.{i}.
 downsample/spp/csp`` instead of positional ``stage{i+1}.{j}``) and the head prefix (``head.``
@@ -15,7 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from rtmdet.config import Config, load_config
 from rtmdet.utils.io import atomic_torch_save, load_checkpoint
+
+from .build import build_model
 
 _STAGE = re.compile(r"^backbone\.stage(\d)\.(\d)\.(.*)$")
 
@@ -96,9 +102,6 @@ def save_weights(path: str | Path, model: nn.Module, config: dict[str, Any],
 
 def load_weights(path: str | Path, model_source: Any = None) -> tuple[nn.Module, Any]:
     """Rebuild the model stored in one of our checkpoints (its config travels with it)."""
-    from .build import build_model
-    from rtmdet.config import load_config
-
     ckpt = load_checkpoint(path)
     if "state_dict" not in ckpt or "config" not in ckpt:
         raise WeightMismatchError(f"{path}: not an rtmdet checkpoint (need state_dict + config); "
@@ -111,16 +114,12 @@ def load_weights(path: str | Path, model_source: Any = None) -> tuple[nn.Module,
 
 
 def _config_from(d: dict[str, Any]):
-    from rtmdet.config import Config, load_config
     return load_config(Config.model_validate(d))
 
 
 def convert_mmdet_file(src: str | Path, dst: str | Path, model_name: str,
                        unsafe_load: bool = False) -> Path:
     """``rtmdet convert mmdet``: official ``.pth`` → our checkpoint for preset ``model_name``."""
-    from .build import build_model
-    from rtmdet.config import load_config
-
     try:
         obj = torch.load(src, map_location="cpu", weights_only=not unsafe_load)
     except FileNotFoundError:
@@ -134,3 +133,83 @@ def convert_mmdet_file(src: str | Path, dst: str | Path, model_name: str,
     n = len(load_mmdet_weights(model, obj))
     return save_weights(dst, model, cfg.to_dict(),
                         {"source": str(src), "converted_from": "mmdet", "tensors": n})
+
+
+def init_from_detector(model: nn.Module, state_dict: dict[str, Any]) -> dict[str, list[str]]:
+    """Initialise RTMDet-R from an RTMDet detection checkpoint of the same size: ours
+    (``head.``, ``backbone.stages.``) or official mmdet (``bbox_head.``, ``backbone.stageN.``),
+    bare or under ``state_dict``.
+
+    Every tensor whose name and shape match is copied (backbone, neck, towers, distance convs,
+    and the classifier when the class counts agree); the rest keep their fresh initialisation.
+    Returns ``{"loaded", "new", "unused"}`` lists of key names (ours for the first two, the
+    checkpoint's for the last) so the caller can log exactly what was transferred.
+    """
+    sd = unwrap_state_dict(state_dict)
+    official = any(k.startswith("bbox_head.") or k.startswith("backbone.stage1.") for k in sd)
+    ours = model.state_dict(keep_vars=True)
+    loaded: dict[str, torch.Tensor] = {}
+    unused = []
+    for key, value in sd.items():
+        new = _map_key(key, model) if official else key
+        if new is not None and new in ours and tuple(ours[new].shape) == tuple(value.shape):
+            loaded[new] = value
+        else:
+            unused.append(key)
+    missing = [k for k in ours if k.startswith(("backbone.", "neck.")) and k not in loaded]
+    if missing:
+        raise ValueError(f"{len(missing)} backbone/neck tensor(s) not in the checkpoint or of "
+                         f"another shape (e.g. {missing[0]}): not an RTMDet of the same size?")
+    with torch.no_grad():
+        for k, v in loaded.items():
+            ours[k].copy_(v)
+    return {"loaded": sorted(loaded), "new": sorted(k for k in ours if k not in loaded),
+            "unused": sorted(unused)}
+
+
+def load_init_from(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
+    """``train.init_from``: the EMA weights of checkpoint ``path`` (else its weights; ours or
+    official) copied into ``model`` by :func:`init_from_detector`."""
+    ckpt = load_checkpoint(path)
+    return init_from_detector(model, ckpt.get("ema_state_dict") or ckpt.get("state_dict", ckpt))
+
+
+@torch.no_grad()
+def calibrate_bn(model: nn.Module, size: int = 320, batch: int = 2, seed: int = 0) -> nn.Module:
+    """Set every BatchNorm's running statistics to those of random input.
+
+    Freshly initialised weights shrink activations by orders of magnitude per layer (the head
+    sees ~1e-9), which makes parity checks vacuous and can hit slow denormal paths in timing.
+    With the statistics of the actual activations, eval-mode BN renormalises each layer, so a
+    random model behaves numerically like a trained one.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the calibration batches
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    p = next(model.parameters())
+    model.forward_raw(torch.randn(batch, 3, size, size, generator=gen).to(p))
+    for bn, m in zip(bns, momenta):
+        bn.momentum = m
+    return model.eval()
+
+
+def load_model(config: str, weights: str | None, overrides: list[str] | None = None):
+    """(model, cfg) for ``config`` with ``weights`` loaded strictly, or random weights."""
+    cfg = load_config(config, overrides)
+    if weights is None:
+        print("warning: no --weights given; using random weights (BatchNorm statistics "
+              "calibrated on random input)")
+        return calibrate_bn(build_model(cfg)), cfg
+    try:
+        model, _ = load_weights(weights, cfg)
+    except RuntimeError as e:  # load_state_dict(strict=True): keys/shapes differ
+        if isinstance(e, WeightMismatchError):
+            raise
+        detail = " ".join(str(e).split("\n")[1:2]).strip()[:200]
+        raise WeightMismatchError(f"{weights} does not fit config {config!r} "
+                                  f"(model.* differs from the checkpoint's): {detail}") from None
+    return model.eval(), cfg

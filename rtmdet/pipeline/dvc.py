@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 
 from rtmdet.config.schema import flatten_dict
+from rtmdet.utils.yaml_io import read_yaml_mapping
 
+from .report_timing import TIMING_TABLES
 from .resolve import model_type, resolve
 from .spec import Experiment, ExperimentError, Variant, reject_unknown
-from .report_timing import TIMING_TABLES
-from rtmdet.utils.yaml_io import read_yaml_mapping
 
 
 # ----------------------------------------------------------------------------- one-off variant

@@ -23,6 +23,7 @@ import sys
 import yaml
 
 from rtmdet.config import ConfigError
+
 from .dvc import dvc_yaml, load_oneoff, params_yaml
 from .resolve import resolve, validate
 from .spec import EXPERIMENTS_DIR, ExperimentError, list_experiments

@@ -16,21 +16,21 @@ scale, so they are comparable with the paper's at any scale.
 """
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from rtmdet.engine.tracking import _mlflow
 from rtmdet.evaluation.coco import FAST_SETTINGS
-from .dvc import load_oneoff
-from .resolve import metric_name, paper_only_rows
-from .spec import Experiment, load_experiment
-from rtmdet.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from rtmdet.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text, csv_text
+
 from .report_figures import plot_losses, plot_per_class_ap, plot_speed_accuracy, plot_table
 from .report_rows import TIE, build_rows, collect, has_masks
-from .report_timing import TIMING_TABLES, index_lines, write_timing_table
+from .report_timing import index_lines
+from .resolve import metric_name, paper_only_rows
+from .spec import Experiment
 
 DATA_NOTES = {"synthetic": "synthetic COCO-format set (embedded generator)",
               "coco": "COCO 2017 (train2017 / val2017)",
@@ -57,7 +57,6 @@ def _fmt(x: Any, digits: int = 1) -> str:
 
 def _schedule(runs: Path) -> str:
     """What the runs actually were, read from a run's saved config (not from what we meant)."""
-    import yaml
     cfgs = sorted(runs.glob("*/seed*/config.yaml"))
     if not cfgs:
         return "no runs"
@@ -128,16 +127,6 @@ def render_markdown(exp: Experiment, rows: list[dict[str, Any]], extra: list[dic
     return "\n".join(lines)
 
 
-def render_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    fields = _fields(rows)
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: "" if r[k] is None else r[k] for k in fields})
-    return buf.getvalue()
-
-
 def copy_pr_curve(exp: Experiment, runs: Path, path: Path) -> None:
     # COCO evals draw a PR curve; the DOTA flow draws its merged rotated predictions instead.
     curves = (sorted((runs / exp.baseline).glob("seed*/pr_curve.png"))
@@ -164,7 +153,7 @@ def write_table(exp: Experiment, runs: Path, out: Path, scale: str, scale_note: 
             "schedule": _schedule(runs)}
     tables, figures = out / "tables", out / "figures"
     atomic_write_text(tables / f"{exp.name}.md", render_markdown(exp, rows, extra, meta))
-    atomic_write_text(tables / f"{exp.name}.csv", render_csv(rows))
+    atomic_write_text(tables / f"{exp.name}.csv", csv_text(rows, _fields(rows)))
     plot_table(exp, rows, figures / f"{exp.name}.png", scale)
     plot_losses(exp, runs, figures / f"{exp.name}_loss.png")
     copy_pr_curve(exp, runs, figures / f"{exp.name}_pr.png")
@@ -182,7 +171,6 @@ def write_table(exp: Experiment, runs: Path, out: Path, scale: str, scale_note: 
 def link_mlflow(exp: Experiment, summary: dict[str, Any], table: Path) -> str:
     """Nest every run of the ablation under one parent run (created once, found by tag), and
     attach the table to it; jobs are separate processes, so nesting happens here, afterwards."""
-    from rtmdet.engine.tracking import _mlflow
     mlflow = _mlflow()
     client = mlflow.tracking.MlflowClient()
     e = client.get_experiment_by_name(exp.name) or client.get_experiment(
@@ -237,51 +225,3 @@ def write_index(summaries: list[dict[str, Any]], out: Path) -> Path:
     plot_speed_accuracy(sizes or {"rows": [], "scale": "-", "data": "-"},
                         out / "figures" / "speed_accuracy.png")
     return atomic_write_text(out / "README.md", "\n".join(lines) + "\n")
-
-
-# ----------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="report_command", required=True, metavar="WHAT")
-    t = sub.add_parser("table", help="one ablation's table (md/csv/json) and figures")
-    t.add_argument("experiment", help="experiments/<name>.yaml")
-    t.add_argument("--runs", required=True, help="runs/<name> (variant/seed*/eval.json, ...)")
-    t.add_argument("--out", default="reports")
-    t.add_argument("--scale", required=True, help="scale name stated on the table")
-    t.add_argument("--scale-note", default="", help="one line describing the scale")
-    t.add_argument("--data", choices=list(DATA_NOTES), required=True)
-    t.add_argument("--mlflow", action="store_true", help="nest the runs under a parent run")
-    t.add_argument("--oneoff", default=None, metavar="PARAMS_YAML",
-                   help="add the one-off variant of this params.yaml (dvc exp run -S oneoff...)")
-    m = sub.add_parser("timing", help="a timing table (md/csv/json) from `rtmdet bench data`")
-    m.add_argument("name", choices=list(TIMING_TABLES))
-    m.add_argument("--timing", required=True, help="the `rtmdet bench data` JSON")
-    m.add_argument("--paper", default=None, help="paper CSV (default: paper/<the table's CSV>)")
-    m.add_argument("--out", default="reports")
-    m.add_argument("--scale", required=True, help="scale name stated on the table")
-    i = sub.add_parser("index", help="reports/README.md and the speed-accuracy figure")
-    i.add_argument("tables", nargs="+", help="reports/tables/<name>.json files")
-    i.add_argument("--out", default="reports")
-
-
-def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if args.report_command == "table":
-        exp = load_experiment(args.experiment)
-        if args.oneoff:
-            exp = load_oneoff(args.oneoff).apply({exp.name: exp})[exp.name]
-        summary = write_table(exp, Path(args.runs), out, args.scale, args.scale_note, args.data)
-        print(f"wrote {out}/tables/{exp.name}.{{md,csv,json}} and figures "
-              f"(direction agrees {summary['direction_agrees']}/{summary['direction_checked']})")
-        if args.mlflow:
-            print(f"mlflow parent run {link_mlflow(exp, summary, out / 'tables' / f'{exp.name}.md')}")
-    elif args.report_command == "timing":
-        paper = args.paper or f"paper/{TIMING_TABLES[args.name]}"
-        s = write_timing_table(args.name, args.timing, paper, out, args.scale)
-        speed = ", ".join(f"{t} {v['paper_speedup']:.2f}x / {v['ours_speedup']:.2f}x"
-                          for t, v in s["speedup"].items())
-        print(f"wrote {out}/tables/{args.name}.{{md,csv,json}} (cache speed-up paper / ours: "
-              f"{speed})")
-    else:
-        summaries = [json.loads(Path(t).read_text()) for t in args.tables]
-        print(f"wrote {write_index(summaries, out)}")
-    return 0

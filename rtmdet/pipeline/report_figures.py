@@ -6,25 +6,19 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from rtmdet.utils.io import atomic_save_figure, pyplot
+
 from .spec import Experiment
-from rtmdet.utils.io import atomic_save_figure
 
 
 def _num(x: Any) -> float | None:
     return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def plot_table(exp: Experiment, rows: list[dict[str, Any]], path: Path, scale: str) -> None:
     """Left: our AP per variant (mean ± std) with the paper's AP on a second axis. Right: AP vs our
     latency (the speed-accuracy view of the ablation)."""
-    plt = _plt()
+    plt = pyplot()
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     x = range(len(rows))
@@ -49,7 +43,7 @@ def plot_table(exp: Experiment, rows: list[dict[str, Any]], path: Path, scale: s
 
 
 def plot_losses(exp: Experiment, runs: Path, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in exp.variants:
@@ -68,7 +62,7 @@ def plot_losses(exp: Experiment, runs: Path, path: Path) -> None:
 def plot_speed_accuracy(summary: dict[str, Any], path: Path) -> None:
     """Fig. 1: AP vs latency per model size — the paper's (TensorRT FP16 on an RTX 3090) and ours
     (the backend in the label) side by side; the two latency axes are different machines."""
-    plt = _plt()
+    plt = pyplot()
     rows = summary["rows"]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     pts = [(r["paper_latency_ms"], r["paper_AP"], r["variant"]) for r in rows
@@ -93,7 +87,7 @@ def plot_speed_accuracy(summary: dict[str, Any], path: Path) -> None:
 def plot_per_class_ap(report: dict[str, Any], path: Path, title: str) -> None:
     """DOTA runs whose merged predictions are too weak to draw (no box above the drawing
     threshold) still show where their mAP comes from: AP per class, with the gt counts."""
-    plt = _plt()
+    plt = pyplot()
     per_class = report.get("per_class") or []
     fig, ax = plt.subplots(figsize=(9, 3.5))
     ax.bar(range(len(per_class)), [100.0 * r["ap"] for r in per_class], color="tab:blue")

@@ -13,12 +13,11 @@ Kept free of :mod:`rtmdet.pipeline.report` imports so that :mod:`rtmdet.pipeline
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
 
-from rtmdet.utils.io import atomic_write_json, atomic_write_text
+from rtmdet.utils.io import atomic_write_json, atomic_write_text, csv_text
 
 # table name -> its paper CSV (under paper/); Snakemake, DVC and the index read this list.
 TIMING_TABLES = {"cache_loading_time": "ablation_f2_cache_loading_time.csv"}
@@ -129,15 +128,6 @@ def render_markdown(rows: list[dict], timing: dict[str, Any], scale: str, paper_
     return "\n".join(lines)
 
 
-def render_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: "" if r[k] is None else r[k] for k in FIELDS})
-    return buf.getvalue()
-
-
 def write_timing_table(name: str, timing_path: str | Path, paper_csv: str | Path, out: str | Path,
                        scale: str) -> dict[str, Any]:
     """reports/tables/<name>.{md,csv,json} from a ``rtmdet bench data`` JSON; the summary JSON
@@ -146,7 +136,7 @@ def write_timing_table(name: str, timing_path: str | Path, paper_csv: str | Path
     paper_csv, tables = Path(paper_csv), Path(out) / "tables"
     rows = build_rows(timing, paper_times(paper_csv))
     atomic_write_text(tables / f"{name}.md", render_markdown(rows, timing, scale, paper_csv.name))
-    atomic_write_text(tables / f"{name}.csv", render_csv(rows))
+    atomic_write_text(tables / f"{name}.csv", csv_text(rows, FIELDS))
     summary = {"ablation": name, "kind": "timing", "title": TITLE, "paper_ref": PAPER_REF,
                "scale": scale, "data": f"{timing['images']} synthetic "
                f"{timing['image_shape_hw'][1]}×{timing['image_shape_hw'][0]} JPEGs",

@@ -13,12 +13,11 @@ but not a key a variant sets: a smoke run must never change what is being ablate
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from rtmdet.config import PRESETS, Config, ConfigError, load_config
+
 from .spec import ROOT, Experiment, ExperimentError
 
 PAPER_DIR = ROOT / "paper"
@@ -134,13 +133,6 @@ def metric_name(exp: Experiment) -> str:
 
 def seeds_for(exp: Experiment, scale: Scale) -> list[int]:
     return exp.seeds[:max(1, scale.num_seeds)]
-
-
-def config_digest(cfg: Config) -> str:
-    """Hash of everything that determines a training result (Snakemake's rerun trigger)."""
-    d = cfg.to_dict()
-    d.pop("work_dir", None)
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def validate(exp: Experiment, scales: list[Scale] | None = None) -> dict[str, list[Config]]:

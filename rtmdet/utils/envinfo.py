@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 
 def cpu_model() -> str:
     """Marketing name of the CPU (``/proc/cpuinfo`` on Linux, ``platform`` elsewhere)."""
@@ -46,7 +48,8 @@ def _version(module: str) -> str | None:
     return getattr(mod, "__version__", "unknown")
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """Short hash of the checkout's HEAD, or None outside a git checkout."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=5, cwd=Path(__file__).resolve().parent)
@@ -56,8 +59,6 @@ def _git_commit() -> str | None:
 
 
 def gpu_info() -> dict[str, Any]:
-    import torch
-
     if not torch.cuda.is_available():
         return {"available": False}
     idx = torch.cuda.current_device()
@@ -69,10 +70,9 @@ def gpu_info() -> dict[str, Any]:
 
 def collect() -> dict[str, Any]:
     """Everything that can change a latency number, as a JSON-ready dict."""
-    import torch
 
     try:
-        import onnxruntime as ort
+        import onnxruntime as ort    # lazy: the optional 'onnx' extra
         ort_providers = ort.get_available_providers()
     except Exception:  # noqa: BLE001
         ort_providers = None
@@ -92,5 +92,5 @@ def collect() -> dict[str, Any]:
         "numpy": _version("numpy"),
         "gpu": gpu_info(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
     }

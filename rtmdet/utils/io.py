@@ -5,6 +5,8 @@ truncated checkpoint or JSON that a later rule would happily read.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -54,12 +56,30 @@ def write_or_print_json(obj: dict[str, Any], out: str | Path | None,
         print(json.dumps({k: v for k, v in obj.items() if k not in omit}))
 
 
+def csv_text(rows: list[dict[str, Any]], fields: list[str] | tuple[str, ...]) -> str:
+    """CSV text with a header row, ``\n`` line ends and ``None`` as an empty cell: every table
+    and metrics file we write goes through here."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: "" if r.get(k) is None else r[k] for k in fields})
+    return buf.getvalue()
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend. Imported on first use (lazy: ~0.5 s that
+    only the commands drawing figures should pay, and no display is ever needed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
 def atomic_save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
     """Render a matplotlib figure to PNG atomically and close it."""
-    import io as _io
-
-    import matplotlib.pyplot as plt
-    buf = _io.BytesIO()
+    plt = pyplot()
+    buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())

@@ -11,7 +11,7 @@ from rtmdet.assigners.dsla import DynamicSoftLabelAssigner
 from rtmdet.assigners import (ASSIGNERS, ATSSAssigner, SimOTAAssigner, TaskAlignedAssigner,
                               build_assigner)
 from rtmdet.config import AssignerConfig, ConfigError, load_config
-from rtmdet.losses.criterion import build_criterion
+from rtmdet.losses.build import build_criterion
 from tests.helpers.assigner_checks import random_batch
 
 torch.set_num_threads(1)

@@ -10,14 +10,15 @@ import pytest
 import torch
 
 from rtmdet.bench import latency as bench
+from rtmdet.commands import bench as bench_command
 
 
 def main(argv: list[str]) -> int:
     """``rtmdet bench …`` through this command's own parser (independent of other commands)."""
     import argparse
     parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    return bench.run(parser.parse_args(argv[1:]))
+    bench_command.add_arguments(parser)
+    return bench_command.run(parser.parse_args(argv[1:]))
 
 SIZE = 64
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None and torch.cuda.is_available()

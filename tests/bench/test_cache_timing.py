@@ -88,7 +88,7 @@ def _threads():
 def test_bench_data_counts_loads_on_a_tiny_set(tmp_path, _threads):
     """`rtmdet bench data` on 12 images, 8 samples per mode: every step is timed, uncached
     Mosaic/MixUp load 3/1 extra images per call, cached ones none, images stay uint8."""
-    from rtmdet.bench import latency as bench
+    from rtmdet.commands import bench
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     out = tmp_path / "timing.json"

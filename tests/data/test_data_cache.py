@@ -9,8 +9,10 @@ import torch
 
 from rtmdet.config import load_config
 from rtmdet.data.cached_mix import Mosaic, MixUp, SampleCache
-from rtmdet.data.loader import EpochSampler, build_train_dataset, collate
+from rtmdet.data.loader import build_train_dataset, collate
+from rtmdet.data.stages import stage_for_epoch
 from rtmdet.data.synthetic import write_synth_coco
+from rtmdet.engine.distributed import ShardedEpochSampler
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +150,7 @@ def _equal(a, b):
 
 def test_resume_mid_epoch_is_bit_identical(root):
     cfg = cfg_for(root)
-    sampler = EpochSampler(12, seed=cfg.seed)
+    sampler = ShardedEpochSampler(12, seed=cfg.seed)
     full = build_train_dataset(cfg)
     full.set_epoch(1)
     sampler.set_epoch(1)
@@ -181,4 +183,8 @@ def test_stage2_has_no_mosaic_or_mixup(root):
         item = ds[i]
         assert item["img"].shape == (3, 128, 128)
     assert ds.source.loads <= 8 and len(ds.mosaic.cache) == 0 and len(ds.mixup.cache) == 0
-    assert build_train_dataset(cfg_for(root, stage2=False), stage=2).stage == 1
+    off = cfg_for(root, stage2=False)         # the stage-2 ablation: stage 1 to the last epoch
+    assert [stage_for_epoch(off, e) for e in range(off.train.epochs)] == [1] * off.train.epochs
+    on = cfg_for(root)
+    last = [stage_for_epoch(on, e) for e in range(on.train.epochs)][-on.train.stage2_epochs - 1:]
+    assert last == [1] + [2] * on.train.stage2_epochs

@@ -22,7 +22,7 @@ def test_resize_keep_ratio_sizes(hw, expected):
 def test_pad_value_and_channel_order():
     img = np.zeros((100, 200, 3), np.uint8)
     img[..., 0], img[..., 1], img[..., 2] = 10, 20, 30              # B, G, R
-    x, meta = rtmdet.data.preprocess(img, size=64, return_meta=True)
+    x, meta = rtmdet.preprocess(img, size=64, return_meta=True)
     assert x.shape == (1, 3, 64, 64) and x.dtype == torch.float32
     assert meta[0]["img_shape"] == (32, 64) and meta[0]["ori_shape"] == (100, 200)
     for c, value in enumerate((10, 20, 30)):
@@ -32,6 +32,6 @@ def test_pad_value_and_channel_order():
 
 def test_batch_and_bad_input():
     imgs = [np.full((50, 80, 3), 7, np.uint8), np.full((90, 30, 3), 9, np.uint8)]
-    assert rtmdet.data.preprocess(imgs, size=96).shape == (2, 3, 96, 96)
+    assert rtmdet.preprocess(imgs, size=96).shape == (2, 3, 96, 96)
     with pytest.raises(ValueError, match="expected \\(H, W, 3\\) uint8"):
-        rtmdet.data.preprocess(np.zeros((10, 10), np.float32))
+        rtmdet.preprocess(np.zeros((10, 10), np.float32))

@@ -12,7 +12,7 @@ import torch
 from rtmdet.models.build import build_model
 from rtmdet.commands.main import main as cli_main
 from rtmdet.config import load_config
-from rtmdet.losses.criterion import build_criterion
+from rtmdet.losses.build import build_criterion
 from rtmdet.data.loader import build_train_dataset, collate
 from rtmdet.losses.ins_criterion import RTMDetInsCriterion, with_mask_centers
 from rtmdet.losses.functional import dice_loss

@@ -10,7 +10,7 @@ import shapely
 import torch
 
 from rtmdet.config import load_config
-from rtmdet.losses.criterion import build_criterion
+from rtmdet.losses.build import build_criterion
 from rtmdet.data import transforms as T
 from rtmdet.data.dota import quads_to_rboxes
 from rtmdet.geometry.rotated import rbox_to_poly

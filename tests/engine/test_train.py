@@ -104,7 +104,7 @@ def test_ddp_two_processes_gloo(synth, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "rtmdet.commands.main", "train", str(cfg_path)],
+         "-m", "rtmdet", "train", str(cfg_path)],
         capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = torch.load(tmp_path / "ddp" / "final.pt", weights_only=True)

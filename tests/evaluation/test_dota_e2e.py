@@ -20,11 +20,12 @@ from rtmdet.models.weights import save_weights
 from rtmdet.data.dota import DOTA_CLASSES, parse_dota_labels
 from rtmdet.data.dota_patches import split_dota
 from rtmdet.data.synthetic import write_synth_dota
-from rtmdet.evaluation.dota_metric import eval_rotated_map, load_patch_index, merge_patch_detections
+from rtmdet.data.dota_patches import load_patch_index, merge_patch_detections
+from rtmdet.evaluation.dota_metric import eval_rotated_map
 from rtmdet.evaluation.dota_patches import load_dota_annotations
 from rtmdet.engine.ema import ModelEMA
 from rtmdet.utils.io import load_checkpoint
-from rtmdet.models.rotated_detector import init_from_detector
+from rtmdet.models.weights import init_from_detector
 from rtmdet.engine.trainer import Trainer
 
 PATCH = 256

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from rtmdet.evaluation.dota_metric import (DOTA_CLASSES, eval_class, eval_rotated_map, load_patch_index,
-                              merge_patch_detections, voc_ap, write_dota_submission)
-from rtmdet.geometry.rotated import rbox_iou
+from rtmdet.data.dota_patches import load_patch_index, merge_patch_detections
+from rtmdet.evaluation.dota_metric import (DOTA_CLASSES, eval_class, eval_rotated_map, voc_ap,
+                                           write_dota_submission)
+from rtmdet.geometry.rotated_iou import rbox_iou
 
 torch.set_num_threads(1)
 F64 = torch.float64

@@ -10,7 +10,8 @@ import torch
 
 import rtmdet
 from rtmdet.data.synthetic import write_synth_coco
-from rtmdet.evaluation.coco import coco_evaluate, evaluate, to_coco_results
+from rtmdet.evaluation.coco import coco_evaluate, to_coco_results
+from rtmdet.evaluation.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from pycocotools import mask as mask_utils
 from rtmdet.models.build import build_model
 from rtmdet.config import load_config
 from rtmdet.data.synthetic import write_synth_coco
-from rtmdet.evaluation.coco import STAT_NAMES, coco_evaluate, evaluate
+from rtmdet.evaluation.coco import STAT_NAMES, coco_evaluate
+from rtmdet.evaluation.evaluate import evaluate
 from rtmdet.evaluation.segm import encode_masks, gt_masks_of_image, to_coco_segm_results
 
 BACKENDS = ("faster", "pycocotools")

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from rtmdet.models.build import build_model
-from rtmdet.export.onnx import calibrate_bn, export_onnx, finish_detections, DecodedOutputs
+from rtmdet.export.onnx import DecodedOutputs, export_onnx
+from rtmdet.models.postprocess import finish_detections
+from rtmdet.models.weights import calibrate_bn, load_model
 from rtmdet.export.parity import check_parity, same_detections
 
 SIZE = 320
@@ -121,7 +123,6 @@ def test_load_model_with_weights(tmp_path):
     mismatching config is one clear error instead of a state-dict traceback."""
     from rtmdet.config import load_config
     from rtmdet.models.weights import WeightMismatchError, save_weights
-    from rtmdet.export.onnx import load_model
 
     over = ["model.backbone.channel_attention=false"]
     cfg = load_config("rtmdet-tiny", over)

@@ -8,10 +8,10 @@ import pytest
 import torch
 from shapely.geometry import Polygon
 
-from rtmdet.geometry.rotated import (batched_points_in_rboxes, batched_rbox_iou, batched_rotated_nms,
-                            points_in_rboxes, poly_to_rbox, rbox_iou,
-                            rbox_iou_loss, rbox_to_poly, regularize_le90, rotated_nms,
-                            wrap_angle)
+from rtmdet.geometry.rotated import (batched_points_in_rboxes, points_in_rboxes, poly_to_rbox,
+                                     rbox_to_poly, regularize_le90, wrap_angle)
+from rtmdet.geometry.rotated_iou import batched_rbox_iou, rbox_iou, rbox_iou_loss
+from rtmdet.geometry.rotated_nms import batched_rotated_nms, rotated_nms
 
 torch.set_num_threads(1)
 

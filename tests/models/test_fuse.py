@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from rtmdet.models.build import build_model
-from rtmdet.export.onnx import calibrate_bn, _flatten
+from rtmdet.export.onnx import flatten_outputs
+from rtmdet.models.weights import calibrate_bn
 from rtmdet.models.fuse import count_unfused_bn, fuse_conv_bn, fuse_model
 
 
@@ -50,7 +51,7 @@ def test_fused_model_matches(share, channels_last):
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        want, got = _flatten(model.forward_raw(x)), _flatten(fused.forward_raw(x))
+        want, got = flatten_outputs(model.forward_raw(x)), flatten_outputs(fused.forward_raw(x))
     for w, g in zip(want, got):
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-9)
 
@@ -61,12 +62,12 @@ def test_naive_shared_fold_would_be_wrong():
     model = _random_bn_model("conv")
     x = torch.randn(1, 3, 96, 96, dtype=torch.float64)
     with torch.no_grad():
-        want = _flatten(model.forward_raw(x))
+        want = flatten_outputs(model.forward_raw(x))
         for tower in list(model.head.cls_convs) + list(model.head.reg_convs):
             for layer in tower:
                 fused = fuse_conv_bn(layer.conv, layer.bn)
                 layer.conv.weight.copy_(fused.weight)  # in place into the shared tensor
                 layer.conv.bias = fused.bias
                 layer.bn = torch.nn.Identity()
-        bad = _flatten(model.forward_raw(x))
+        bad = flatten_outputs(model.forward_raw(x))
     assert max(float((w - b).abs().max()) for w, b in zip(want, bad)) > 1e-3

@@ -8,10 +8,11 @@ import torch
 
 import rtmdet
 from tests.helpers.fixtures import load_fixture
-from rtmdet.models.rotated_detector import (RotatedRTMDet, init_from_detector,
-                                            rotated_postprocess)
-from rtmdet.models.rotated_head import distance2rbox
-from rtmdet.geometry.rotated import rbox_iou, regularize_le90
+from rtmdet.models.postprocess import rotated_postprocess
+from rtmdet.models.rotated_detector import RotatedRTMDet
+from rtmdet.models.weights import init_from_detector
+from rtmdet.geometry.rotated import distance2rbox, regularize_le90
+from rtmdet.geometry.rotated_iou import rbox_iou
 
 F64 = torch.float64
 

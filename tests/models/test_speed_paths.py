@@ -116,7 +116,7 @@ def test_load_state_dict_invalidates(fixture):
 def test_rotated_fast_path_matches_plain(fixture):
     """RTMDet-R shares the fast path (``raw_for_inference``): same raw outputs and rotated
     detections. Official tiny detection weights (angle conv fresh) keep the boxes realistic."""
-    from rtmdet.models.rotated_detector import init_from_detector
+    from rtmdet.models.weights import init_from_detector
     torch.manual_seed(0)
     model = rtmdet.build_model("rtmdet-r-tiny", overrides=["model.head.num_classes=80"])
     init_from_detector(model, fixture["state_dict"])

@@ -3,12 +3,9 @@ means, stds, deltas and direction checks; setting mix-ups are refused; the index
 from __future__ import annotations
 
 import csv
-import json
 import math
-from pathlib import Path
 
 import pytest
-import yaml
 
 from rtmdet.pipeline.report import write_index, write_table
 from rtmdet.pipeline.report_rows import build_rows

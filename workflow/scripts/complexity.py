@@ -1,7 +1,6 @@
 """Snakemake script: params and FLOPs (OpenMMLab convention, 640x640; 1024x1024 for RTMDet-R,
 the DOTA table's patch size) of every variant of one ablation at paper scale, so each table shows
 ours next to the paper's at any run scale."""
-import sys
 
 import torch
 
