@@ -12,7 +12,7 @@ from rtmdet.assigners.dsla import DynamicSoftLabelAssigner, soft_cls_cost
 from rtmdet.geometry.boxes import make_priors
 from rtmdet.config import AssignerConfig
 from tests.helpers.assigner_checks import (check_batched_and_reference, check_chunking_invariant,
-                                    dynamic_k_match, scalar_iou)
+                                    reference_match)
 
 torch.set_num_threads(1)
 
@@ -21,23 +21,17 @@ def ref_assign(logits, priors, boxes, gts, labels, topk=13, cls=True, soft=True,
                center=True):
     """SPEC §5 written out literally: Python loops, full class sum, float64."""
     p_count, c_count = logits.shape
-    inds, ious = -np.ones(p_count, int), np.zeros(p_count)
     cand = [p for p in range(p_count)
             if any(g[0] < priors[p, 0] < g[2] and g[1] < priors[p, 1] < g[3] for g in gts)]
-    if not cand or len(gts) == 0:
-        return inds, ious
-    cost, iou = np.zeros((len(cand), len(gts))), np.zeros((len(cand), len(gts)))
-    sig = 1 / (1 + np.exp(-logits))
-    for i, p in enumerate(cand):
-        for j, g in enumerate(gts):
-            u = iou[i, j] = scalar_iou(boxes[p], g)
-            y = np.zeros(c_count)
-            y[labels[j]] = u if soft else 1.0
-            bce = np.log1p(np.exp(logits[p])) - y * logits[p]
-            d = math.dist(priors[p, :2], ((g[0] + g[2]) / 2, (g[1] + g[3]) / 2))
-            cost[i, j] = (cls * np.sum(bce * (y - sig[p]) ** 2) - reg_w * np.log(u + 1e-7)
-                          + center * 10 ** (d / priors[p, 2] - 3))
-    return dynamic_k_match(cost, iou, cand, topk, inds, ious)
+
+    def pair_cost(p, j, g, u, sig):
+        y = np.zeros(c_count)
+        y[labels[j]] = u if soft else 1.0
+        bce = np.log1p(np.exp(logits[p])) - y * logits[p]
+        d = math.dist(priors[p, :2], ((g[0] + g[2]) / 2, (g[1] + g[3]) / 2))
+        return (cls * np.sum(bce * (y - sig) ** 2) - reg_w * np.log(u + 1e-7)
+                + center * 10 ** (d / priors[p, 2] - 3))
+    return reference_match(logits, boxes, gts, cand, topk, pair_cost)
 
 
 def test_worked_example_cls_cost():

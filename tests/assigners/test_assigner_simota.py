@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from rtmdet.assigners.simota import SimOTAAssigner, onehot_bce_cost
 from tests.helpers.assigner_checks import (check_batched_and_reference, check_chunking_invariant,
-                                    dynamic_k_match, scalar_iou)
+                                    reference_match)
 
 torch.set_num_threads(1)
 
@@ -19,7 +19,6 @@ torch.set_num_threads(1)
 def ref_simota(logits, priors, boxes, gts, labels, radius=2.5, topk=10, iou_w=3.0, cls_w=1.0):
     """The module docstring written out literally: Python loops, float64."""
     p_count, c_count = logits.shape
-    inds, ious = -np.ones(p_count, int), np.zeros(p_count)
 
     def in_box(p, g):
         return g[0] < priors[p, 0] < g[2] and g[1] < priors[p, 1] < g[3]
@@ -29,19 +28,14 @@ def ref_simota(logits, priors, boxes, gts, labels, radius=2.5, topk=10, iou_w=3.
         return abs(priors[p, 0] - cx) < r and abs(priors[p, 1] - cy) < r
 
     cand = [p for p in range(p_count) if any(in_box(p, g) or in_ctr(p, g) for g in gts)]
-    if not cand or len(gts) == 0:
-        return inds, ious
-    cost, iou = np.zeros((len(cand), len(gts))), np.zeros((len(cand), len(gts)))
-    sig = 1 / (1 + np.exp(-logits))
-    for i, p in enumerate(cand):
-        for j, g in enumerate(gts):
-            u = iou[i, j] = scalar_iou(boxes[p], g)
-            y = np.zeros(c_count)
-            y[labels[j]] = 1.0
-            bce = -np.sum(y * np.log(sig[p]) + (1 - y) * np.log(1 - sig[p]))
-            cost[i, j] = (cls_w * bce - iou_w * np.log(u + 1e-8)
-                          + 1e5 * (not (in_box(p, g) and in_ctr(p, g))))
-    return dynamic_k_match(cost, iou, cand, topk, inds, ious)
+
+    def pair_cost(p, j, g, u, sig):
+        y = np.zeros(c_count)
+        y[labels[j]] = 1.0
+        bce = -np.sum(y * np.log(sig) + (1 - y) * np.log(1 - sig))
+        return (cls_w * bce - iou_w * np.log(u + 1e-8)
+                + 1e5 * (not (in_box(p, g) and in_ctr(p, g))))
+    return reference_match(logits, boxes, gts, cand, topk, pair_cost)
 
 
 def test_onehot_bce_cost_by_hand():

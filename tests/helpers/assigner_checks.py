@@ -40,6 +40,25 @@ def random_batch(seed, b=3, g=6, c=4, size=128):
     return logits, priors, boxes, gts, labels, valid, counts
 
 
+def reference_match(logits, boxes, gts, cand: list[int], topk: int,
+                    pair_cost: Callable[[int, int, np.ndarray, float, np.ndarray], float]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The loop every literal reference assigner shares: for each candidate prior ``p`` and gt
+    ``j`` the IoU ``u`` of the prediction with the gt and ``pair_cost(p, j, g, u, σ(logits[p]))``,
+    then :func:`dynamic_k_match`. Returns per-prior matched gt (−1: background) and IoU."""
+    p_count = logits.shape[0]
+    inds, ious = -np.ones(p_count, int), np.zeros(p_count)
+    if not cand or len(gts) == 0:
+        return inds, ious
+    cost, iou = np.zeros((len(cand), len(gts))), np.zeros((len(cand), len(gts)))
+    sig = 1 / (1 + np.exp(-logits))
+    for i, p in enumerate(cand):
+        for j, g in enumerate(gts):
+            u = iou[i, j] = scalar_iou(boxes[p], g)
+            cost[i, j] = pair_cost(p, j, g, u, sig[p])
+    return dynamic_k_match(cost, iou, cand, topk, inds, ious)
+
+
 def dynamic_k_match(cost: np.ndarray, iou: np.ndarray, cand: list[int], topk: int,
                     inds: np.ndarray, ious: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each gt takes its k = max(1, int(Σ top-``topk`` candidate IoUs)) cheapest candidates; a
