@@ -5,7 +5,9 @@ Single scale: 1024×1024 windows with 256 px overlap. Multi-scale: rates 0.5 / 1
 500 px overlap, i.e. windows of ``int(1024/rate)`` with overlap ``int(500/rate)`` on the original
 image, each resized to 1024. Window starts are ``step·i`` with the last one moved inward to
 ``W − size`` (no partial windows); windows with ≤ ``img_rate_thr`` of their area inside the image
-are dropped (the best one is always kept), so small images give one padded patch. An object is
+are dropped. As in the official split, that filter looks at the windows of all scales together:
+only when no window of any scale passes are the best ones kept (every window within 0.01 of the
+best rate), so a small image gives one padded patch in all, not one per scale. An object is
 kept in a window when ≥ ``iof_thr`` of its area is inside; a cut object gets its clipped polygon
 (reduced to 4 corners) and is marked difficult. An index JSON records each patch's origin and
 scale in the original image so detections can be merged back: shifted and rescaled into the
@@ -46,21 +48,38 @@ def window_starts(length: int, size: int, step: int) -> list[int]:
     return starts
 
 
-def sliding_windows(width: int, height: int, size: int, gap: int,
-                    img_rate_thr: float = 0.6) -> np.ndarray:
-    """(M, 4) windows ``x0, y0, x1, y1`` (x1 − x0 = size) covering a ``width``×``height`` image."""
+def _grid(width: int, height: int, size: int, gap: int) -> np.ndarray:
     if gap >= size:
         raise ValueError(f"overlap {gap} must be smaller than the window {size}")
     step = size - gap
     xs, ys = window_starts(width, size, step), window_starts(height, size, step)
-    wins = np.array([[x, y, x + size, y + size] for y in ys for x in xs], np.int64)
+    return np.array([[x, y, x + size, y + size] for y in ys for x in xs], np.int64)
+
+
+def multi_scale_windows(width: int, height: int, scales: list[tuple[int, int]],
+                        img_rate_thr: float = 0.6) -> list[np.ndarray]:
+    """Per ``(size, gap)`` scale, the (M, 4) windows ``x0, y0, x1, y1`` kept for one image.
+
+    The ``img_rate_thr`` test is applied to the windows of every scale at once (the official
+    rule): filtering each scale on its own would give a 1024×1024 image under the multi-scale
+    protocol a mostly padded 2048 window as well as its 1024 one.
+    """
+    grids = [_grid(width, height, size, gap) for size, gap in scales]
+    wins = np.concatenate(grids)
     inside = ((np.minimum(wins[:, 2], width) - wins[:, 0])
               * (np.minimum(wins[:, 3], height) - wins[:, 1]))
-    rate = inside / float(size * size)
+    rate = inside / ((wins[:, 2] - wins[:, 0]) * (wins[:, 3] - wins[:, 1])).astype(np.float64)
     keep = rate > img_rate_thr
     if not keep.any():
-        keep[np.argmax(rate)] = True
-    return wins[keep]
+        keep = np.abs(rate - rate.max()) < 0.01
+    bounds = np.cumsum([0] + [len(g) for g in grids])
+    return [g[keep[a:b]] for g, a, b in zip(grids, bounds[:-1], bounds[1:])]
+
+
+def sliding_windows(width: int, height: int, size: int, gap: int,
+                    img_rate_thr: float = 0.6) -> np.ndarray:
+    """(M, 4) windows ``x0, y0, x1, y1`` (x1 − x0 = size) covering a ``width``×``height`` image."""
+    return multi_scale_windows(width, height, [(size, gap)], img_rate_thr)[0]
 
 
 def objects_in_window(quads: np.ndarray, window: np.ndarray, iof_thr: float = 0.7
@@ -120,10 +139,11 @@ def split_image(img_path: Path, label_path: Path | None, out_dir: Path, rates: t
                                  np.zeros(0, bool)))
     h, w = img.shape[:2]
     entries = []
-    for rate in rates:
-        size, rgap = int(patch_size / rate), int(gap / rate)
+    scales = [(int(patch_size / rate), int(gap / rate)) for rate in rates]
+    for rate, (size, _), windows in zip(rates, scales,
+                                        multi_scale_windows(w, h, scales, img_rate_thr)):
         scale = patch_size / size
-        for x0, y0, x1, y1 in sliding_windows(w, h, size, rgap, img_rate_thr):
+        for x0, y0, x1, y1 in windows:
             idx, qs, cut = objects_in_window(quads, np.array([x0, y0, x1, y1]), iof_thr)
             if not save_empty and len(idx) == 0:
                 continue

@@ -9,8 +9,8 @@ import pytest
 import shapely
 
 from rtmdet.data.dota import DOTA_CLASSES, parse_dota_labels
-from rtmdet.data.dota_patches import (MULTI_SCALE, SINGLE_SCALE, objects_in_window, sliding_windows,
-                                    split_dota, window_starts)
+from rtmdet.data.dota_patches import (MULTI_SCALE, SINGLE_SCALE, multi_scale_windows,
+                                      objects_in_window, sliding_windows, split_dota, window_starts)
 from rtmdet.data.synthetic import format_dota_labels
 
 
@@ -49,6 +49,50 @@ def test_multi_scale_grid_2000x1500():
 def test_small_image_keeps_its_best_window():
     wins = sliding_windows(600, 500, 1024, 256)
     np.testing.assert_array_equal(wins, [[0, 0, 1024, 1024]])
+
+
+def _ms_scales(protocol=MULTI_SCALE, size=1024):
+    return [(int(size / r), int(protocol["gap"] / r)) for r in protocol["rates"]]
+
+
+def test_multi_scale_rate_filter_is_over_all_scales_1024_square():
+    # A 1024×1024 image: the 1024 and 682 windows pass img_rate_thr, so the 2048 window
+    # (rate 0.25) is dropped instead of being kept as "the best of its scale".
+    half, one, one_half = multi_scale_windows(1024, 1024, _ms_scales())
+    assert half.shape == (0, 4)
+    np.testing.assert_array_equal(one, [[0, 0, 1024, 1024]])
+    np.testing.assert_array_equal(one_half, [[x, y, x + 682, y + 682] for y in (0, 342) for x in (0, 342)])
+
+
+def test_multi_scale_small_images_get_one_window_in_all():
+    # 600×500: only the 682 window passes (300000 / 682² = 0.645 > 0.6).
+    half, one, one_half = multi_scale_windows(600, 500, _ms_scales())
+    assert len(half) == 0 and len(one) == 0
+    np.testing.assert_array_equal(one_half, [[0, 0, 682, 682]])
+    # 400×400: no window of any scale passes; the single best one (682, rate 0.344) is kept.
+    half, one, one_half = multi_scale_windows(400, 400, _ms_scales())
+    assert (len(half), len(one), len(one_half)) == (0, 0, 1)
+
+
+def test_rate_threshold_boundary_is_strict():
+    # 100×60 under a 100 window: rate exactly 0.6 is not > 0.6; the 50 windows all pass.
+    big, small = multi_scale_windows(100, 60, [(100, 20), (50, 10)])
+    assert len(big) == 0 and len(small) == 6
+    big, small = multi_scale_windows(100, 61, [(100, 20), (50, 10)])      # rate 0.61 passes
+    np.testing.assert_array_equal(big, [[0, 0, 100, 100]])
+
+
+def test_ties_for_the_best_window_are_all_kept():
+    # 150×40: both 100 windows have rate 0.4 < 0.6: every window within 0.01 of the best stays.
+    np.testing.assert_array_equal(sliding_windows(150, 40, 100, 20), [[0, 0, 100, 100], [50, 0, 150, 100]])
+
+
+def test_split_image_multi_scale_small_image_writes_one_patch(tmp_path):
+    (tmp_path / "img").mkdir()
+    cv2.imwrite(str(tmp_path / "img/S1.png"), np.full((500, 600, 3), 90, np.uint8))
+    index = split_dota(tmp_path / "img", None, tmp_path / "out", rates=MULTI_SCALE["rates"],
+                       gap=MULTI_SCALE["gap"], workers=1)
+    assert [(e["rate"], e["size"]) for e in index["patches"]] == [(1.5, 682)]
 
 
 def test_objects_in_window_iof_and_clipping():
@@ -105,11 +149,14 @@ def test_split_writes_patches_labels_and_index(tmp_path):
 
 def test_multiscale_patches_are_resized(tmp_path):
     (tmp_path / "img").mkdir()
-    cv2.imwrite(str(tmp_path / "img/P1.png"), np.full((900, 900, 3), 50, np.uint8))
-    index = split_dota(tmp_path / "img", None, tmp_path / "out", rates=(0.5, 1.5), gap=500, workers=1)
+    # 1700×1300: the 2048 window (rate 0.53) and the 682 windows both pass img_rate_thr 0.5.
+    cv2.imwrite(str(tmp_path / "img/P1.png"), np.full((1300, 1700, 3), 50, np.uint8))
+    index = split_dota(tmp_path / "img", None, tmp_path / "out", rates=(0.5, 1.5), gap=500,
+                       img_rate_thr=0.5, workers=1)
     by_rate = {r: [p for p in index["patches"] if p["rate"] == r] for r in (0.5, 1.5)}
     assert len(by_rate[0.5]) == 1 and by_rate[0.5][0]["scale"] == pytest.approx(0.5)
-    assert [(p["x"], p["y"]) for p in by_rate[1.5]] == [(x, y) for y in (0, 218) for x in (0, 218)]
+    xs, ys = [0, 349, 698, 1018], [0, 349, 618]
+    assert [(p["x"], p["y"]) for p in by_rate[1.5]] == [(x, y) for y in ys for x in xs]
     assert by_rate[1.5][0]["scale"] == pytest.approx(1024 / 682)
     patch = cv2.imread(str(tmp_path / "out/images" / f"{by_rate[0.5][0]['patch']}.png"))
     assert patch.shape == (1024, 1024, 3)
