@@ -7,7 +7,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 
-.PHONY: setup test tables clean-venv
+.PHONY: setup test tables reference clean-venv
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ test: setup
 # second `make tables` only re-renders the tables from the existing runs.
 tables: setup
 	$(VENV)/bin/snakemake --profile workflow/profiles/smoke --forcerun report_table report_timing report_index -- ablation_tables
+
+# Regenerate tests/reference/ from the official mmdetection 3.3.0 / mmrotate 1.x, installed in a
+# venv of its own outside the repo (../oracle, or $$RTMDET_ORACLE) when missing.
+reference:
+	$(PYTHON) tests/reference/make_reference.py
 
 clean-venv:
 	rm -rf $(VENV)
