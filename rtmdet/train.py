@@ -94,11 +94,15 @@ class Trainer:
     def _init_from(model: nn.Module, path: str) -> None:
         """Start from another checkpoint (ours or official mmdet, EMA weights preferred): every
         tensor whose name and shape match is copied — e.g. RTMDet-R from a COCO RTMDet, whose
-        angle conv and 15-class classifier then start fresh (SPEC §10)."""
+        angle conv and 15-class classifier then start fresh (SPEC §10). A backbone-only
+        checkpoint (the official CSPNeXt ImageNet classifiers, see
+        :mod:`rtmdet.models.pretrained`) fills the backbone only."""
+        from .models.pretrained import is_backbone_checkpoint, load_backbone_checkpoint
         from .models.rotated_detector import init_from_detector
         ckpt = load_checkpoint(path)
         sd = ckpt.get("ema_state_dict") or ckpt.get("state_dict", ckpt)
-        report = init_from_detector(model, sd)
+        load = load_backbone_checkpoint if is_backbone_checkpoint(sd) else init_from_detector
+        report = load(model, sd)
         log.info("init_from %s: %d tensors loaded, %d new (%s), %d unused", path,
                  len(report["loaded"]), len(report["new"]), ", ".join(report["new"][:6]),
                  len(report["unused"]))

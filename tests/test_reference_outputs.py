@@ -24,7 +24,9 @@ import torch
 
 import rtmdet
 
-REF_DIR = Path(__file__).resolve().parent / "reference"
+# tests/reference, found from wherever this file sits below tests/
+REF_DIR = next(p / "reference" for p in Path(__file__).resolve().parents
+               if (p / "reference" / "recipe.py").exists())
 PRESETS = [f"rtmdet-{s}" for s in ("tiny", "s", "m", "l", "x")] + \
           [f"rtmdet-ins-{s}" for s in ("tiny", "s", "m", "l", "x")] + \
           [f"rtmdet-r-{s}" for s in ("tiny", "s", "m", "l")]

@@ -7,6 +7,7 @@ from torch import nn
 from ..postprocess import postprocess
 from .cspnext import CSPNeXt
 from .head import RTMDetHead
+from .init import init_official
 from .pafpn import CSPNeXtPAFPN
 
 
@@ -20,6 +21,10 @@ class RTMDet(nn.Module):
         self.backbone = backbone
         self.neck = neck
         self.head = head
+
+    def init_weights(self, backbone_init: str = "cspnext_default") -> None:
+        """The official initialisation; every rule and its reason: :mod:`rtmdet.models.init`."""
+        init_official(self, backbone_init)
 
     @property
     def strides(self) -> tuple[int, ...]:

@@ -14,7 +14,7 @@ model on CPU, and this module fixes each without editing any installed file:
   the version strings are lowered while those packages import, then restored.
 - mmrotate imports torchvision for a detector we do not use: an empty stand-in module.
 - The configs use SyncBN; :func:`load_config` turns it into BatchNorm (same state-dict keys) and
-  drops the pretrained-backbone download.
+  drops the pretrained-backbone download (the class default init applies instead).
 """
 from __future__ import annotations
 
@@ -132,23 +132,35 @@ def _to_bn(node: Any) -> Any:
     return node
 
 
-def load_config(family: str, size: str):
+def load_config(family: str, size: str, backbone_init_cfg: str = "default"):
     """The official model config of a preset, BatchNorm instead of SyncBN, no pretrained
-    backbone download."""
+    backbone download.
+
+    Where a config loads an ImageNet checkpoint (``init_cfg=dict(type='Pretrained')``: tiny, s,
+    the R sizes) that entry is removed, so the backbone falls back to its class default
+    (``CSPNeXt``'s Kaiming-uniform init_cfg) exactly as in the configs that train from scratch
+    (det/Ins l, m, x). Setting ``init_cfg=None`` instead would skip that default and leave
+    the convs with ``ConvModule``'s construction-time Kaiming-normal init: that variant is
+    ``backbone_init_cfg="none"``.
+    """
     from mmengine.config import Config
 
     cfg = Config.fromfile(str(config_path(family, size)))
     model = cfg.model.to_dict() if hasattr(cfg.model, "to_dict") else dict(cfg.model)
     model = _to_bn(model)
-    model["backbone"]["init_cfg"] = None
+    init = model["backbone"].get("init_cfg")
+    if backbone_init_cfg == "none":
+        model["backbone"]["init_cfg"] = None
+    elif isinstance(init, dict) and init.get("type") == "Pretrained":
+        del model["backbone"]["init_cfg"]
     return cfg, model
 
 
-def build_official(family: str, size: str):
+def build_official(family: str, size: str, backbone_init_cfg: str = "default"):
     """(config, the official model in eval mode on CPU), after ``init_weights()``."""
     from mmengine.registry import MODELS, DefaultScope
 
-    cfg, model_cfg = load_config(family, size)
+    cfg, model_cfg = load_config(family, size, backbone_init_cfg)
     with DefaultScope.overwrite_default_scope("mmrotate" if family == "rotated" else "mmdet"):
         model = MODELS.build(model_cfg)
     model.init_weights()

@@ -90,3 +90,23 @@ def make_input(dtype: torch.dtype = torch.float32) -> torch.Tensor:
 def checksum(sd: dict[str, torch.Tensor]) -> float:
     """Σ|w|·(1 + position): a one-number check that both sides built the same weights."""
     return float(sum((i + 1) * v.double().abs().sum().item() for i, v in enumerate(sd.values())))
+
+
+# The fixed batch of the loss-at-init check: two 128×128 N(0, 1) images (already normalised)
+# and hand-placed boxes of several sizes (xyxy pixels, COCO class indices), so that every
+# stride gets positives.
+BATCH_SHAPE = (2, 3, 128, 128)
+BATCH_BOXES = (
+    ((10.0, 12.0, 60.0, 70.0, 3), (70.0, 20.0, 120.0, 100.0, 10), (30.0, 80.0, 50.0, 110.0, 0),
+     (4.0, 4.0, 124.0, 124.0, 56)),
+    ((5.0, 5.0, 120.0, 120.0, 7), (40.0, 40.0, 64.0, 64.0, 2), (90.0, 10.0, 110.0, 30.0, 2)),
+)
+
+
+def make_batch() -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+    """(images, [{"boxes": (N, 4) float32, "labels": (N,) int64}]) of the loss-at-init check."""
+    images = torch.randn(BATCH_SHAPE, generator=_gen("batch"), dtype=torch.float64).float()
+    targets = [{"boxes": torch.tensor([b[:4] for b in img], dtype=torch.float32),
+                "labels": torch.tensor([b[4] for b in img], dtype=torch.int64)}
+               for img in BATCH_BOXES]
+    return images, targets
