@@ -2,8 +2,9 @@
 
 
 rule report_table:
-    """Markdown + CSV + JSON table and PNG figures of one ablation: paper | ours mean±std | Δ |
-    direction, with params/FLOPs at paper scale and latency with the backend used."""
+    """Markdown + CSV + JSON table and PNG figures of one ablation: paper | ours mean [95 % CI] |
+    paired Δ vs the reference [95 % CI] | verdict, with params/FLOPs at paper scale and latency
+    with the backend used; the flat DVC metrics; fails when two seeds collide."""
     wildcard_constraints:
         ablation=EXPERIMENT_RE,
     input:
@@ -20,6 +21,9 @@ rule report_table:
         figure=report("reports/figures/{ablation}.png", category="Figures"),
         curves=report("reports/figures/{ablation}_loss.png", category="Training curves"),
         pr=report("reports/figures/{ablation}_pr.png", category="PR curves"),
+        forest=report("reports/figures/{ablation}_forest.png", category="Figures"),
+        ap_curve=report("reports/figures/{ablation}_ap_curve.png", category="Training curves"),
+        metrics="reports/metrics/{ablation}.json",
     params:
         runs=lambda w, input: str(Path(input.complexity).parent),
         scale=config["scale"],
@@ -65,6 +69,7 @@ rule report_index:
     output:
         index=report("reports/README.md", category="Index"),
         speed=report("reports/figures/speed_accuracy.png", category="Figures"),
+        metrics="reports/metrics/overall.json",
     params:
         tables=expand("reports/tables/{ablation}.json", ablation=ABLATIONS + TIMING),
     log:
