@@ -1,5 +1,7 @@
 """``rtmdet bench latency``: forward-pass latency in the paper's protocol (SPEC §11).
-(``rtmdet bench data``, the cached vs uncached data pipeline, is :mod:`rtmdet.data.throughput`.)
+(``rtmdet bench data``, the cached vs uncached data pipeline, is :mod:`rtmdet.data.throughput`;
+``rtmdet bench paper-latency``, every paper-scale architecture of the tables, is
+:mod:`rtmdet.paper_latency`.)
 
 Forward only (no pre-processing, no NMS), a fixed input, warm-up runs discarded, then the
 median and 90th percentile of ``runs`` timed calls. Threads are pinned (torch intra-op,
@@ -236,12 +238,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "(ms per step, images loaded) as JSON")
     data_arguments(data)
     data.add_argument("--out", help="write the JSON result here (atomically)")
+    from .paper_latency import add_arguments as paper_arguments
+    paper_arguments(sub.add_parser(
+        "paper-latency", help="latency of each distinct paper-scale architecture of the tables "
+        "(640x640, bs 1, untrained), interleaved rounds, as JSON"))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.bench_command == "data":
         from .data.throughput import run as run_data
         return run_data(args)
+    if args.bench_command == "paper-latency":
+        from .paper_latency import run as run_paper
+        return run_paper(args)
     from .export import load_model
     from .io import write_or_print_json
 

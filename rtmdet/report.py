@@ -33,6 +33,7 @@ from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .report_evidence import check_seeds, dvc_metrics, overall_dvc_metrics, table_evidence
 from .report_figures import plot_losses, plot_per_class_ap, plot_speed_accuracy, plot_table
 from .report_forest import plot_ap_curve, plot_forest, read_ap_curves
+from .report_latency import attach_latency, latency_lines
 from .report_rows import build_rows, collect, has_masks
 from .report_stats import SeedCollisionError
 from .report_timing import TIMING_TABLES, index_lines, write_timing_table
@@ -139,6 +140,7 @@ def render_markdown(exp: Experiment, rows: list[dict[str, Any]], extra: list[dic
               f" · contradicts {v['contradicts']} · unresolved {v['unresolved']} · n/a {v['n/a']}. "
               f"**Spearman ρ** (paper AP vs ours, across variants): "
               f"{rho_text} (n={rho['n']}).",
+              *latency_lines(exp, rows, meta.get("paper_latency")),
               "", f"Paper numbers: `paper/{p.csv}` (confidence per row there)." if p else "",
               "", f"Paired Δ per variant, ours beside the paper's: "
               f"![forest](../figures/{exp.name}_forest.png)", "",
@@ -176,7 +178,7 @@ def copy_pr_curve(exp: Experiment, runs: Path, path: Path) -> None:
 
 
 def write_table(exp: Experiment, runs: Path, out: Path, scale: str, scale_note: str,
-                data: str) -> dict[str, Any]:
+                data: str, paper_latency: Path | None = None) -> dict[str, Any]:
     ours = collect(exp, runs)
     for name, o in ours.items():
         wrong = o["settings"] - {exp.test_setting}
@@ -185,9 +187,10 @@ def write_table(exp: Experiment, runs: Path, out: Path, scale: str, scale_note: 
                              f"{exp.test_setting!r}")
     check_seeds(runs, ours)     # before anything is written: a collided seed voids the table
     rows, extra = build_rows(exp, runs), paper_only_rows(exp)
+    latency = attach_latency(exp, rows, paper_latency)      # paper-scale latency columns
     evidence = table_evidence(rows, exp.equivalence_margin)
     meta = {"data": DATA_NOTES[data], "scale": scale, "scale_note": scale_note,
-            "schedule": _schedule(runs)}
+            "schedule": _schedule(runs), "paper_latency": latency}
     tables, figures = out / "tables", out / "figures"
     atomic_write_text(tables / f"{exp.name}.md",
                       render_markdown(exp, rows, extra, {**meta, "evidence": evidence}))
@@ -288,6 +291,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--mlflow", action="store_true", help="nest the runs under a parent run")
     t.add_argument("--oneoff", default=None, metavar="PARAMS_YAML",
                    help="add the one-off variant of this params.yaml (dvc exp run -S oneoff...)")
+    t.add_argument("--paper-latency", default=None, metavar="JSON",
+                   help="`rtmdet bench paper-latency` result: latency ratios at paper scale")
     m = sub.add_parser("timing", help="a timing table (md/csv/json) from `rtmdet bench data`")
     m.add_argument("name", choices=list(TIMING_TABLES))
     m.add_argument("--timing", required=True, help="the `rtmdet bench data` JSON")
@@ -307,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
             exp = load_oneoff(args.oneoff).apply({exp.name: exp})[exp.name]
         try:
             summary = write_table(exp, Path(args.runs), out, args.scale, args.scale_note,
-                                  args.data)
+                                  args.data, args.paper_latency)
         except SeedCollisionError as e:
             print(f"error: {e}", file=sys.stderr)
             return 3

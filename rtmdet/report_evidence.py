@@ -86,9 +86,12 @@ def _delta_pairs(rows: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[f
 
 def table_evidence(rows: Sequence[Mapping[str, Any]], margin: float) -> dict[str, Any]:
     """Per table: verdict counts and Spearman ρ of the paper's AP vs ours across variants."""
-    return {"verdicts": count_verdicts([r["verdict"] for r in rows]),
-            "spearman_AP": spearman(*_ap_pairs(rows)), "equivalence_margin": margin,
-            "no_effect_threshold": NO_EFFECT, "delta_method": DELTA_METHOD}
+    out = {"verdicts": count_verdicts([r["verdict"] for r in rows]),
+           "spearman_AP": spearman(*_ap_pairs(rows)), "equivalence_margin": margin,
+           "no_effect_threshold": NO_EFFECT, "delta_method": DELTA_METHOD}
+    if any("latency_verdict" in r for r in rows):       # paper-scale latency ratios measured
+        out["latency_verdicts"] = count_verdicts([r.get("latency_verdict", "n/a") for r in rows])
+    return out
 
 
 def overall_evidence(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -96,7 +99,9 @@ def overall_evidence(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     differ between tables, so this mostly ranks the tables' models) and of the paired Δs
     pooled over every non-reference variant (the within-table effects: the sharper test)."""
     rows = [r for s in summaries for r in s["rows"]]
+    lat = [r["latency_verdict"] for r in rows if "latency_verdict" in r]
     return {"verdicts": count_verdicts([r["verdict"] for r in rows]),
+            "latency_verdicts": count_verdicts(lat) if lat else None,
             "spearman_AP": spearman(*_ap_pairs(rows)),
             "spearman_delta": spearman(*_delta_pairs(rows)), "tables": len(summaries)}
 
@@ -117,7 +122,12 @@ def dvc_metrics(table: str, rows: Sequence[Mapping[str, Any]],
             "AP_mean": r["ours_AP_mean"], "AP_ci_low": r["ours_AP_ci_low"],
             "AP_ci_high": r["ours_AP_ci_high"], "n": r["seeds"], "delta": r["ours_delta"],
             "delta_ci_low": r["ours_delta_ci_low"], "delta_ci_high": r["ours_delta_ci_high"],
-            "paper_delta": r["paper_delta"], "verdict": VERDICT_CODES.get(r["verdict"])})
+            "paper_delta": r["paper_delta"], "verdict": VERDICT_CODES.get(r["verdict"]),
+            # paper-scale latency (rtmdet bench paper-latency), when measured
+            "latency_ratio": r.get("latency_ratio"),
+            "latency_ratio_ci_low": r.get("latency_ratio_ci_low"),
+            "latency_ratio_ci_high": r.get("latency_ratio_ci_high"),
+            "latency_verdict": VERDICT_CODES.get(r.get("latency_verdict", ""))})
     v = evidence["verdicts"]
     out.update(_clean({"spearman_AP": evidence["spearman_AP"]["rho"],
                        "agrees": v["agrees"], "contradicts": v["contradicts"],

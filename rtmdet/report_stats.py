@@ -95,12 +95,14 @@ def bootstrap_interval(diffs: Sequence[float], confidence: float = CONFIDENCE,
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
-def verdict(paper_delta: float | None, ours: Interval, margin: float) -> str:
+def verdict(paper_delta: float | None, ours: Interval, margin: float,
+            no_effect: float = NO_EFFECT) -> str:
     """Does our paired Δ interval support the paper's Δ?
 
     - n < 2 pairs: 'unresolved (n=1)' (one pair has no interval);
-    - the paper's |Δ| ≤ 0.2 AP is a *no effect* claim: 'agrees (no effect)' when our whole
-      interval lies within ±margin (the experiment's ``equivalence_margin``, AP points);
+    - the paper's |Δ| ≤ ``no_effect`` (0.2 AP) is a *no effect* claim: 'agrees (no effect)'
+      when our whole interval lies within ±margin (the experiment's ``equivalence_margin``, AP
+      points; latency ratios pass log-ratios, margins and thresholds);
     - otherwise 'agrees' when the interval excludes 0 on the paper's side, 'contradicts' when
       it excludes 0 on the other side (for a paper Δ of exactly 0, any interval excluding 0 and
       leaving the margin), 'unresolved' when it covers 0.
@@ -110,7 +112,7 @@ def verdict(paper_delta: float | None, ours: Interval, margin: float) -> str:
     if not ours.known:
         return UNRESOLVED_N1
     lo, hi = ours.low, ours.high
-    if abs(paper_delta) <= NO_EFFECT + _EPS and -margin <= lo and hi <= margin:
+    if abs(paper_delta) <= no_effect + _EPS and -margin <= lo and hi <= margin:
         return NO_EFFECT_AGREES
     if lo > 0 or hi < 0:
         side = 1 if lo > 0 else -1

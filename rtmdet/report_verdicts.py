@@ -53,6 +53,15 @@ def verdict_cell(evidence: Mapping[str, Any]) -> str:
             f"| {_rho(rho)} (n={rho['n']})")
 
 
+def _latency_summary(v: Mapping[str, int] | None) -> list[str]:
+    if not v:
+        return []
+    return ["", f"Relative latency claims at paper scale (ratios to the reference, "
+            f"`rtmdet bench paper-latency`): agrees {v['agrees']} (of which same latency "
+            f"{v['agrees_no_effect']}) · contradicts {v['contradicts']} · unresolved "
+            f"{v['unresolved']}."]
+
+
 def index_verdict_lines(summaries: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict]:
     """The index's summary of verdicts and rank correlations over all training tables, and the
     numbers it states (for the overall DVC metrics)."""
@@ -66,6 +75,7 @@ def index_verdict_lines(summaries: Sequence[Mapping[str, Any]]) -> tuple[list[st
              f"(n={overall['spearman_AP']['n']}; across tables this mostly ranks model sizes); of "
              f"the paper's Δ vs our paired Δ pooled over all non-reference variants: "
              f"{_rho(overall['spearman_delta'])} (n={overall['spearman_delta']['n']}).",
+             *_latency_summary(overall.get("latency_verdicts")),
              "", f"Verdicts use the {DELTA_METHOD} interval of the paired per-seed Δ; each table "
              f"states its equivalence margin for the paper's no-effect claims (|Δ| ≤ {NO_EFFECT} "
              f"AP)."]

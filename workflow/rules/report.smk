@@ -14,6 +14,7 @@ rule report_table:
         metrics=lambda w: run_files(w.ablation, "metrics.csv"),
         bench=lambda w: [f"runs/{w.ablation}/{v}/bench.json" for v in variants_of(w.ablation)],
         complexity="runs/{ablation}/complexity.json",
+        paper_latency=paper_latency_json,
     output:
         table=report("reports/tables/{ablation}.md", category="Tables"),
         csv="reports/tables/{ablation}.csv",
@@ -31,6 +32,7 @@ rule report_table:
         data=report_data,
         mlflow=mlflow_flag,
         oneoff=oneoff_flag,
+        latency=paper_latency_flag,
     log:
         "runs/logs/report/{ablation}.log",
     conda:
@@ -38,7 +40,7 @@ rule report_table:
     shell:
         "rtmdet report table {input.experiment} --runs {params.runs} --out reports"
         " --scale {params.scale} --scale-note {params.scale_note:q} --data {params.data}"
-        " {params.mlflow} {params.oneoff} > {log} 2>&1"
+        " {params.mlflow} {params.oneoff} {params.latency} > {log} 2>&1"
 
 
 rule report_timing:
