@@ -37,7 +37,8 @@ from .report_latency import attach_latency, latency_lines
 from .report_rows import build_rows, collect, has_masks
 from .report_stats import SeedCollisionError
 from .report_timing import TIMING_TABLES, index_lines, write_timing_table
-from .report_verdicts import evidence_lines, index_verdict_lines, interval_text, verdict_cell
+from .report_verdicts import (ap_and_delta_cells, evidence_lines, index_verdict_lines,
+                              verdict_cell)
 
 DATA_NOTES = {"synthetic": "synthetic COCO-format set (embedded generator)",
               "coco": "COCO 2017 (train2017 / val2017)",
@@ -107,16 +108,7 @@ def render_markdown(exp: Experiment, rows: list[dict[str, Any]], extra: list[dic
              "| FLOPs G (paper / ours) | latency ms (paper / ours) | our latency backend |",
              "|---|---|---|---|" + ("---|---|---|" if masks else "") + "---|---|---|---|---|---|---|"]
     for r in rows:
-        ours = (interval_text(r["ours_AP_mean"], r["ours_AP_ci_low"], r["ours_AP_ci_high"],
-                              r["seeds"]) if r["ours_AP_mean"] is not None else "not run")
-        if r["verdict"] == "reference":
-            d = f"reference | reference (n={r['pairs']}) | —"
-        else:
-            paper_d = "—" if r["paper_delta"] is None else f"{r['paper_delta']:+.1f}"
-            ours_d = (interval_text(r["ours_delta"], r["ours_delta_ci_low"],
-                                    r["ours_delta_ci_high"], r["pairs"], signed=True)
-                      if r["ours_delta"] is not None else "—")
-            d = f"{paper_d} | {ours_d} | **{r['verdict']}**"
+        ours, d = ap_and_delta_cells(r)
         mask = ""
         if masks:
             om = (f"{r['ours_mask_AP_mean']:.1f} ± {r['ours_mask_AP_std']:.1f}"

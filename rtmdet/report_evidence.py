@@ -114,15 +114,17 @@ def _clean(d: Mapping[str, Any]) -> dict[str, float]:
 def dvc_metrics(table: str, rows: Sequence[Mapping[str, Any]],
                 evidence: Mapping[str, Any]) -> dict[str, Any]:
     """``{table: {variant: {AP_mean, AP_ci_low, AP_ci_high, n, delta, delta_ci_low,
-    delta_ci_high, paper_delta, verdict}, spearman_AP, agrees, contradicts, unresolved}}``.
-    ``verdict`` is 1 agrees, 0 unresolved, −1 contradicts (absent for a reference or n/a)."""
+    delta_ci_high, verdict}, spearman_AP, agrees, contradicts, unresolved}}``.
+    ``verdict`` is 1 agrees, 0 unresolved, −1 contradicts (absent for a reference or n/a). Only
+    what a run can change: the paper's numbers (constants) stay in the table JSON, so that
+    ``dvc exp show`` gets no column per paper cell."""
     out: dict[str, Any] = {}
     for r in rows:
         out[r["variant"]] = _clean({
             "AP_mean": r["ours_AP_mean"], "AP_ci_low": r["ours_AP_ci_low"],
             "AP_ci_high": r["ours_AP_ci_high"], "n": r["seeds"], "delta": r["ours_delta"],
             "delta_ci_low": r["ours_delta_ci_low"], "delta_ci_high": r["ours_delta_ci_high"],
-            "paper_delta": r["paper_delta"], "verdict": VERDICT_CODES.get(r["verdict"]),
+            "verdict": VERDICT_CODES.get(r["verdict"]),
             # paper-scale latency (rtmdet bench paper-latency), when measured
             "latency_ratio": r.get("latency_ratio"),
             "latency_ratio_ci_low": r.get("latency_ratio_ci_low"),

@@ -24,6 +24,18 @@ def interval_text(mean: float | None, low: float | None, high: float | None, n: 
     return f"{f.format(mean)} [{f.format(low)}, {f.format(high)}] (n={n})"
 
 
+def ap_and_delta_cells(r: Mapping[str, Any]) -> tuple[str, str]:
+    """A row's 'ours AP [CI]' cell and its three 'Δ vs ref: paper | ours [CI] | verdict' cells."""
+    ours = (interval_text(r["ours_AP_mean"], r["ours_AP_ci_low"], r["ours_AP_ci_high"],
+                          r["seeds"]) if r["ours_AP_mean"] is not None else "not run")
+    if r["verdict"] == "reference":
+        return ours, f"reference | reference (n={r['pairs']}) | —"
+    paper_d = "—" if r["paper_delta"] is None else f"{r['paper_delta']:+.1f}"
+    ours_d = (interval_text(r["ours_delta"], r["ours_delta_ci_low"], r["ours_delta_ci_high"],
+                            r["pairs"], signed=True) if r["ours_delta"] is not None else "—")
+    return ours, f"{paper_d} | {ours_d} | **{r['verdict']}**"
+
+
 def evidence_lines(margin: float) -> list[str]:
     """The table header's bullets that say how Δ, intervals and verdicts are computed."""
     pct = f"{100 * CONFIDENCE:.0f} %"
