@@ -10,15 +10,20 @@ are not timed) is built once — variants shared between tables (``kernel_size/k
 ``stage_depth/d3663`` is ``backbone_neck_ratio/l_47``) are measured once — at 640×640, batch 1,
 on the best CPU backend (onnxruntime, BatchNorm folded by its graph optimiser).
 
-The rounds are **interleaved**: round r times every architecture (``calls`` timed calls each,
-median kept), in an order rotated by r, before round r+1 starts. Load from other processes on a
-shared machine then hits all architectures of a round alike, and the ratio of two
-architectures *within* a round is the paired sample whose spread across rounds gives the
-interval (:mod:`rtmdet.report_latency`).
+Each comparison the tables make (a variant and its reference, as two distinct architectures)
+is a **pair**, timed **ABBA**: reference, variant, variant, reference, back to back, so the
+variant's and the reference's calls are seconds apart and a linear drift of the machine's load
+cancels; the ratio of the two sums is one paired sample. A round times every pair once, in an
+order rotated by one each round; the spread of a pair's ratios over rounds gives its interval
+(:mod:`rtmdet.report_latency`). Timing all architectures in one sweep and pairing whole sweeps
+was tried first: on the shared 2-core VM the load changes within a sweep (≈ 1 min), and the
+per-round ratios of two heads with the same FLOPs (head_sharing separate vs SepBN) ranged
+from 0.82 to 1.53.
 
-Cost (2-core VM, 1 thread): the 20 distinct architectures take ≈ 30 s per round of one call
-each (RTMDet-l ≈ 2 s per forward), plus ≈ 10 s per architecture for the ONNX export; the
-default 5 rounds × 2 calls ≈ 9 min. Snakemake runs it alone on the CPU (cpu_share 2).
+Cost (2-core VM, 1 thread, measured while other sessions ran): 20 distinct architectures,
+setup (ONNX export, session, warm-up) ≈ 200 s; 18 pairs, ≈ 110 s per round; the default
+5 rounds ≈ 12 min (less on an idle machine). Sessions stay loaded: ≈ 6.3 GB resident. Snakemake
+runs it alone on the CPU (cpu_share 2).
 """
 from __future__ import annotations
 
@@ -72,29 +77,55 @@ def architectures(experiments: Iterable[Experiment]) -> dict[str, Architecture]:
     return out
 
 
-def interleaved_rounds(steps: dict[str, Callable[[], Any]], rounds: int, calls: int,
-                       clock: Callable[[], float] = time.perf_counter) -> dict[str, list[list[float]]]:
-    """key -> per round, the ``calls`` timings (ms); round r visits the keys in an order
-    rotated by r, so no architecture is always first (or always after the heaviest)."""
-    keys = list(steps)
-    out: dict[str, list[list[float]]] = {k: [] for k in keys}
+def comparisons(experiments: Iterable[Experiment],
+                archs: dict[str, Architecture]) -> list[tuple[str, str]]:
+    """Distinct (variant, reference) architecture pairs the tables compare (a variant built like
+    its reference is no comparison: its ratio is 1 by construction)."""
+    key = {u: a.key for a in archs.values() for u in a.uses}
+    pairs: list[tuple[str, str]] = []
+    for exp in experiments:
+        for v, var in exp.variants.items():
+            ref = var.compare_to or exp.baseline
+            p = (key.get((exp.name, v)), key.get((exp.name, ref)))
+            if None not in p and p[0] != p[1] and p not in pairs:
+                pairs.append(p)
+    return pairs
+
+
+def abba_rounds(steps: dict[str, Callable[[], Any]], pairs: list[tuple[str, str]], rounds: int,
+                clock: Callable[[], float] = time.perf_counter
+                ) -> tuple[list[list[float]], dict[str, list[list[float]]]]:
+    """Per pair, its ratio (variant / reference) in each round, from one reference, variant,
+    variant, reference block; and per architecture, its call times (ms) in each round. Round r
+    visits the pairs in an order rotated by r."""
+    ratios: list[list[float]] = [[] for _ in pairs]
+    calls: dict[str, list[list[float]]] = {k: [] for k in steps}
+
+    def timed(k: str) -> float:
+        t0 = clock()
+        steps[k]()
+        ms = (clock() - t0) * 1e3
+        calls[k][-1].append(ms)
+        return ms
     for r in range(rounds):
-        s = r % len(keys) if keys else 0
-        for k in keys[s:] + keys[:s]:
-            times = []
-            for _ in range(calls):
-                t0 = clock()
-                steps[k]()
-                times.append((clock() - t0) * 1e3)
-            out[k].append(times)
-    return out
+        for k in steps:
+            calls[k].append([])
+        s = r % len(pairs) if pairs else 0
+        for i in list(range(s, len(pairs))) + list(range(s)):
+            v, ref = pairs[i]
+            a1, b1, b2, a2 = timed(ref), timed(v), timed(v), timed(ref)
+            ratios[i].append((b1 + b2) / (a1 + a2))
+        for k in steps:             # an architecture in no pair is still timed for its ms
+            if not calls[k][-1]:
+                timed(k)
+    return ratios, calls
 
 
-def measure(archs: dict[str, Architecture], rounds: int = 5, calls: int = 2, warmup: int = 1,
-            threads: int = 1, backend: str = "onnxruntime", device: str = "cpu",
+def measure(archs: dict[str, Architecture], pairs: list[tuple[str, str]], rounds: int = 5,
+            warmup: int = 1, threads: int = 1, backend: str = "onnxruntime", device: str = "cpu",
             work_dir: str | Path = "runs/paper_latency", size: int = SIZE,
             log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Build, export and warm every architecture, then time them in interleaved rounds."""
+    """Build, export and warm every architecture, then time the pairs in ABBA rounds."""
     import torch
 
     from . import envinfo
@@ -123,16 +154,19 @@ def measure(archs: dict[str, Architecture], rounds: int = 5, calls: int = 2, war
         log(f"{key} ({', '.join('/'.join(u) for u in a.uses)}): ready in "
             f"{info[key]['setup_s']:.1f} s")
     t_timing = time.time()
-    timings = interleaved_rounds(runners, rounds, calls)
-    for key, per_round in timings.items():
+    ratios, calls = abba_rounds(runners, pairs, rounds)
+    for key, per_round in calls.items():
         info[key]["round_ms"] = [float(np.median(t)) for t in per_round]
         info[key]["all_ms"] = [[round(v, 3) for v in t] for t in per_round]
-        info[key]["median_ms"] = float(np.median(info[key]["round_ms"]))
-        log(f"{key}: median {info[key]['median_ms']:.1f} ms over {rounds} rounds")
+        info[key]["median_ms"] = float(np.median([v for t in per_round for v in t]))
+        log(f"{key}: median {info[key]['median_ms']:.1f} ms")
     return {"kind": "paper_latency", "size": size, "batch": 1, "backend": backend,
-            "device": device, "threads": threads, "rounds": rounds, "calls": calls,
-            "warmup": warmup, "order": "interleaved, rotated by one each round",
+            "device": device, "threads": threads, "rounds": rounds, "warmup": warmup,
+            "order": "pairs timed ABBA (reference, variant, variant, reference), pair order "
+                     "rotated by one each round",
             "weights": "untrained (torch.manual_seed(0))", "archs": info,
+            "pairs": [{"variant": v, "reference": ref, "ratios": rs}
+                      for (v, ref), rs in zip(pairs, ratios)],
             "setup_s": t_timing - t_start, "timing_s": time.time() - t_timing,
             "env": envinfo.collect(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
@@ -142,7 +176,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("experiments", nargs="+", help="experiments/<name>.yaml (tables without a "
                    "latency claim are skipped)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    p.add_argument("--calls", type=int, default=2, help="timed calls per architecture and round")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls per architecture")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "torch", "tensorrt"])
@@ -155,19 +188,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .io import write_or_print_json
-    archs = architectures(load_experiment(e) for e in args.experiments)
+    exps = [load_experiment(e) for e in args.experiments]
+    archs = architectures(exps)
+    pairs = comparisons(exps, archs)
     if args.list or not archs:
         for a in archs.values():
             print(a.key, " ".join("/".join(u) for u in a.uses))
-        print(f"{len(archs)} distinct paper-scale architecture(s)")
+        print(f"{len(archs)} distinct paper-scale architecture(s), {len(pairs)} pair(s)")
         if args.list:
             return 0
     if args.rounds < 2:
         print("error: --rounds must be at least 2 (the interval is over rounds)")
         return 2
-    res = measure(archs, args.rounds, args.calls, args.warmup, args.threads, args.backend,
+    res = measure(archs, pairs, args.rounds, args.warmup, args.threads, args.backend,
                   args.device, args.work_dir, args.size)
-    print(f"{len(archs)} architectures, {args.rounds} rounds × {args.calls} calls: setup "
+    print(f"{len(archs)} architectures, {len(pairs)} pairs, {args.rounds} ABBA rounds: setup "
           f"{res['setup_s']:.0f} s, timing {res['timing_s']:.0f} s")
     write_or_print_json(res, args.out, omit=("env",))
     return 0

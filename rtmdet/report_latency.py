@@ -4,9 +4,9 @@
 
 Why ratios: the paper's milliseconds are TensorRT FP16 on an RTX 3090 and ours are onnxruntime
 on a CPU, so absolute numbers cannot agree; "3-6-6-3 is about 20 % faster than 3-9-9-3" can.
-Round r timed every architecture back to back, so the per-round ratio is a paired sample (the
-machine's load of that moment cancels) and the interval is a t interval of the log-ratio over
-rounds, mapped back (a geometric mean with a multiplicative interval).
+Each round timed the pair ABBA (reference, variant, variant, reference), so its ratio is a
+paired sample (the machine's load of that moment cancels), and the interval is a t interval of
+the log-ratio over rounds, mapped back (a geometric mean with a multiplicative interval).
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def latency_fields(exp: Experiment, rows: Sequence[Mapping[str, Any]],
     """variant -> the paper-scale latency columns (ms, ratio to the reference with its
     interval, the paper's ratio, verdict); variants not measured get no entry."""
     where, archs = _index(lat), lat["archs"]
+    pair_ratios = {(q["variant"], q["reference"]): q["ratios"] for q in lat.get("pairs", [])}
     paper_ms = {r["variant"]: _num(r["paper_latency_ms"]) for r in rows}
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -56,9 +57,10 @@ def latency_fields(exp: Experiment, rows: Sequence[Mapping[str, Any]],
             f["latency_verdict"] = "n/a (reference not measured)"
         elif k == kref:     # one architecture, one measurement: a ratio of exactly 1 is no test
             f.update(latency_ratio=1.0, latency_verdict="same architecture")
+        elif (k, kref) not in pair_ratios:
+            f["latency_verdict"] = "n/a (pair not timed)"
         else:
-            logs = [math.log(a / b) for a, b in zip(archs[k]["round_ms"], archs[kref]["round_ms"])]
-            ci = t_interval(logs)
+            ci = t_interval([math.log(q) for q in pair_ratios[(k, kref)]])
             f.update(latency_ratio=math.exp(ci.mean),
                      latency_ratio_ci_low=math.exp(ci.low) if ci.known else None,
                      latency_ratio_ci_high=math.exp(ci.high) if ci.known else None)
@@ -98,10 +100,11 @@ def latency_lines(exp: Experiment, rows: Sequence[Mapping[str, Any]],
     lines = ["", "### Latency at paper scale: the paper's relative claims", "",
              f"Each variant's paper-scale architecture (untrained weights), {lat['size']}×"
              f"{lat['size']}, batch 1, forward only, {lat['backend']}/{lat['device']} "
-             f"{lat['threads']} thread(s); {lat['rounds']} interleaved rounds × {lat['calls']} "
-             f"calls (median per round; every architecture of all tables timed once per round, "
-             f"shared ones once). Ratio = variant / reference per round; 95 % t interval of the "
-             f"log-ratio over rounds. Paper: {p.latency if p and p.latency else 'not given'}. "
+             f"{lat['threads']} thread(s); every distinct architecture of all tables built "
+             f"once; {lat['rounds']} rounds, each timing every compared pair ABBA (reference, "
+             f"variant, variant, reference). Ratio = variant / reference per round; 95 % t "
+             f"interval of the log-ratio over rounds; ms = mean of the per-round medians [95 % t "
+             f"interval]. Paper: {p.latency if p and p.latency else 'not given'}. "
              f"Verdict as for AP; a paper ratio within ±{NO_EFFECT:.0%} of 1 claims the same "
              f"latency and agrees when ours lies within ±{MARGIN:.0%}. Measured on "
              f"{lat.get('cpu', 'this machine')}, {lat.get('time', '')}.", "",

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from rtmdet.paper_latency import Architecture, architectures, interleaved_rounds, measure
+from rtmdet.paper_latency import Architecture, abba_rounds, architectures, comparisons, measure
 from rtmdet.report import write_table
 from rtmdet.report_latency import latency_fields
 from rtmdet.report_rows import build_rows
@@ -26,20 +26,34 @@ def test_each_paper_scale_architecture_is_measured_once():
     assert len(archs) == len(set(by_use.values())) < len(by_use)
 
 
-def test_rounds_are_interleaved_in_a_rotated_order():
+def test_pairs_are_timed_abba_in_a_rotated_order():
     order: list[str] = []
-    steps = {k: (lambda k=k: order.append(k)) for k in "abc"}
-    ticks = iter(range(100))
-    out = interleaved_rounds(steps, rounds=3, calls=2, clock=lambda: next(ticks) / 1e3)
-    assert "".join(order) == "aabbcc" + "bbccaa" + "ccaabb"
-    assert out["a"] == [[pytest.approx(1.0)] * 2] * 3     # 1 ms per tick, 2 calls per round
+    now = [0.0]
+    cost = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}     # ms per call
+
+    def step(k):
+        order.append(k)
+        now[0] += cost[k] / 1e3
+    steps = {k: (lambda k=k: step(k)) for k in "abcd"}
+    ratios, calls = abba_rounds(steps, [("b", "a"), ("c", "a")], rounds=2, clock=lambda: now[0])
+    # round 0: pair 0 then pair 1; round 1 rotated; d is in no pair: timed once per round
+    assert "".join(order) == "abba" + "acca" + "d" + "acca" + "abba" + "d"
+    assert ratios == [[pytest.approx(2.0)] * 2, [pytest.approx(3.0)] * 2]
+    assert [len(r) for r in calls["a"]] == [4, 4] and calls["d"] == [[pytest.approx(4.0)]] * 2
+    archs = architectures([EXPS["kernel_size"], EXPS["stage_depth"]])
+    pairs = comparisons([EXPS["kernel_size"], EXPS["stage_depth"]], archs)
+    assert len(pairs) == 4      # k3, k7 vs k5; d3993, d3663_ca vs d3663 (= k5's architecture)
+    assert len({ref for _, ref in pairs}) == 1     # one reference architecture for both tables
 
 
-def _lat(rounds: dict[tuple[str, str], list[float]]) -> dict:
-    archs = {f"k{i}": {"uses": [list(u)], "round_ms": ms} for i, (u, ms) in enumerate(rounds.items())}
+def _lat(rounds: dict[tuple[str, str], list[float]],
+         ratios: dict[tuple[tuple[str, str], tuple[str, str]], list[float]]) -> dict:
+    keys = {u: f"k{i}" for i, u in enumerate(rounds)}
+    archs = {keys[u]: {"uses": [list(u)], "round_ms": ms} for u, ms in rounds.items()}
+    pairs = [{"variant": keys[v], "reference": keys[r], "ratios": q} for (v, r), q in ratios.items()]
     return {"kind": "paper_latency", "size": 640, "backend": "onnxruntime", "device": "cpu",
-            "threads": 1, "rounds": 3, "calls": 2, "archs": archs, "env": {"cpu": "test cpu"},
-            "time": "now"}
+            "threads": 1, "rounds": 3, "archs": archs, "pairs": pairs,
+            "env": {"cpu": "test cpu"}, "time": "now"}
 
 
 def test_ratios_intervals_and_verdicts_by_hand(tmp_path):
@@ -47,9 +61,9 @@ def test_ratios_intervals_and_verdicts_by_hand(tmp_path):
     runs = fake_runs(tmp_path, "stage_depth", {"d3993": [0.3, 0.31], "d3663": [0.3, 0.32],
                                                "d3663_ca": [0.3, 0.33]})
     rows = build_rows(exp, runs)
-    lat = _lat({("stage_depth", "d3663"): [100.0, 110.0, 90.0],
-                ("stage_depth", "d3993"): [120.0, 132.0, 108.0],     # 1.2× every round
-                ("stage_depth", "d3663_ca"): [100.0, 121.0, 81.0]})  # 1.0, 1.1, 0.9
+    ref, deep, ca = ("stage_depth", "d3663"), ("stage_depth", "d3993"), ("stage_depth", "d3663_ca")
+    lat = _lat({ref: [100.0, 110.0, 90.0], deep: [120.0, 132.0, 108.0], ca: [100.0, 121.0, 81.0]},
+               {(deep, ref): [1.2, 1.2, 1.2], (ca, ref): [1.0, 1.1, 0.9]})
     f = latency_fields(exp, rows, lat)
     deep, ca = f["d3993"], f["d3663_ca"]
     assert f["d3663"]["latency_verdict"] == "reference"
@@ -73,14 +87,15 @@ def test_same_latency_claim_and_shared_architecture(tmp_path):
     runs = fake_runs(tmp_path, "kernel_size", {"k3": [0.3, 0.31], "k5": [0.3, 0.32],
                                                "k7": [0.3, 0.33]})
     rows = build_rows(exp, runs)
-    lat = _lat({("kernel_size", "k5"): [100.0, 100.0, 100.0],
-                ("kernel_size", "k3"): [101.0, 99.0, 100.0],
-                ("kernel_size", "k7"): [90.0, 91.0, 89.0]})      # paper +29 %, ours −10 %
+    k3, k5, k7 = (("kernel_size", v) for v in ("k3", "k5", "k7"))
+    lat = _lat({k5: [100.0] * 3, k3: [101.0, 99.0, 100.0], k7: [90.0, 91.0, 89.0]},
+               {(k3, k5): [1.01, 0.99, 1.0], (k7, k5): [0.9, 0.91, 0.89]})  # paper +29 %, ours −10 %
     f = latency_fields(exp, rows, lat)
     assert f["k3"]["latency_verdict"] == "agrees (no effect)"
     assert f["k7"]["latency_verdict"] == "contradicts"
     lat["archs"]["k0"]["uses"].append(["kernel_size", "k7"])  # k7 measured as k5's architecture
     del lat["archs"]["k2"]
+    lat["pairs"] = lat["pairs"][:1]
     assert latency_fields(exp, rows, lat)["k7"]["latency_verdict"] == "same architecture"
 
 
@@ -88,9 +103,10 @@ def test_table_renders_the_latency_section_and_metrics(tmp_path):
     exp = EXPS["kernel_size"]
     runs = fake_runs(tmp_path, "kernel_size", {"k3": [0.3, 0.31], "k5": [0.3, 0.32],
                                                "k7": [0.3, 0.33]})
-    lat = _lat({("kernel_size", "k5"): [1000.0, 1010.0, 990.0],
-                ("kernel_size", "k3"): [1001.0, 1009.0, 991.0],
-                ("kernel_size", "k7"): [1300.0, 1310.0, 1290.0]})
+    k3, k5, k7 = (("kernel_size", v) for v in ("k3", "k5", "k7"))
+    lat = _lat({k5: [1000.0, 1010.0, 990.0], k3: [1001.0, 1009.0, 991.0],
+                k7: [1300.0, 1310.0, 1290.0]},
+               {(k3, k5): [1.001, 0.999, 1.001], (k7, k5): [1.3, 1.297, 1.303]})
     (tmp_path / "latency.json").write_text(json.dumps(lat))
     out = tmp_path / "reports"
     write_table(exp, runs, out, "proxy", "", "synthetic", tmp_path / "latency.json")
@@ -109,9 +125,11 @@ def test_measure_times_real_models_interleaved(tmp_path):
     archs = architectures([EXPS["model_sizes"]])
     pick = {k: a for k, a in archs.items() if a.uses[0][1] in ("tiny", "s")}
     assert len(pick) == 2 and all(isinstance(a, Architecture) for a in pick.values())
-    res = measure(pick, rounds=2, calls=1, warmup=1, threads=1, work_dir=tmp_path, size=64,
-                  log=lambda _: None)
+    tiny, small = pick
+    res = measure(pick, [(small, tiny)], rounds=2, warmup=1, threads=1, work_dir=tmp_path,
+                  size=64, log=lambda _: None)
     assert res["rounds"] == 2 and set(res["archs"]) == set(pick)
     for a in res["archs"].values():
-        assert len(a["round_ms"]) == 2 and all(t > 0 for t in a["round_ms"])
+        assert len(a["all_ms"]) == 2 and all(len(t) == 2 for t in a["all_ms"])  # ABBA: 2 each
         assert a["backend"] in ("onnxruntime", "torch") and a["params"] > 1e6
+    assert len(res["pairs"][0]["ratios"]) == 2 and all(q > 0 for q in res["pairs"][0]["ratios"])

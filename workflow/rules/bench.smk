@@ -36,9 +36,9 @@ rule bench:
 
 rule paper_latency:
     """Latency of every distinct paper-scale architecture of the tables whose paper gives latency
-    (untrained, 640x640, bs 1, onnxruntime CPU), interleaved rounds; alone on the CPU. Cost on
-    the 2-core VM: ~20 architectures x (~10 s export + rounds x calls x ~1.5 s): ~9 min at the
-    default 5 rounds x 2 calls, 1 thread."""
+    (untrained, 640x640, bs 1, onnxruntime CPU): each round times every compared pair ABBA;
+    alone on the CPU. Cost on the 2-core VM (shared): ~200 s setup (20 ONNX exports) + ~110 s
+    per round (18 pairs): ~12 min at the default 5 rounds, 1 thread; ~6.3 GB resident."""
     input:
         experiments=lambda w: [str(EXPERIMENTS[a].path) for a in LATENCY_TABLES],
     output:
@@ -46,7 +46,6 @@ rule paper_latency:
     params:
         tables=LATENCY_TABLES,
         rounds=PAPER_LATENCY["rounds"],
-        calls=PAPER_LATENCY["calls"],
         warmup=PAPER_LATENCY["warmup"],
         backend=PAPER_LATENCY["backend"],
         device=PAPER_LATENCY["device"],
@@ -61,7 +60,7 @@ rule paper_latency:
         "../envs/rtmdet.yaml"
     shell:
         "rtmdet bench paper-latency {input.experiments} --rounds {params.rounds}"
-        " --calls {params.calls} --warmup {params.warmup} --backend {params.backend}"
+        " --warmup {params.warmup} --backend {params.backend}"
         " --device {params.device} --threads {threads} --work-dir runs/paper_latency/onnx"
         " --out {output} > {log} 2>&1"
 

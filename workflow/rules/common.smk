@@ -33,9 +33,9 @@ DATA_BENCH = {"images": 60, "n": 50, "warmup": 20, "repeats": 1,
 DATA_BENCH_RUN = {"preset": "rtmdet-l", "size": 640, "cv2_threads": 1,
                   **config.get("data_bench", {})}
 # Paper-scale latency (rtmdet bench paper-latency): the tables whose paper gives latency, their
-# distinct paper-scale architectures timed once in interleaved rounds; rounds < 2 = not measured.
-PAPER_LATENCY = {"backend": "onnxruntime", "device": "cpu", "threads": 1, "rounds": 5, "calls": 2,
-                 "warmup": 1, **config.get("paper_latency", {}),
+# distinct paper-scale architectures built once, compared pairs timed ABBA; rounds < 2 = off.
+PAPER_LATENCY = {"backend": "onnxruntime", "device": "cpu", "threads": 1, "rounds": 5, "warmup": 1,
+                 **config.get("paper_latency", {}),
                  **config["scales"][config["scale"]].get("paper_latency", {})}
 LATENCY_TABLES = ([a for a in ABLATIONS if has_latency_claim(EXPERIMENTS[a])]
                   if PAPER_LATENCY["rounds"] >= 2 else [])
