@@ -106,7 +106,7 @@ def render_markdown(exp: Experiment, rows: list[dict[str, Any]], extra: list[dic
              + "Δ vs ref: paper | Δ vs ref: ours [95 % CI] (pairs) | verdict "
              "| params M (paper / ours) "
              "| FLOPs G (paper / ours) | latency ms (paper / ours) | our latency backend |",
-             "|---|---|---|---|" + ("---|---|---|" if masks else "") + "---|---|---|---|---|---|---|"]
+             "|---|---|---|---|" + ("---|---|---|" if masks else "") + "---|" * 7]
     for r in rows:
         ours, d = ap_and_delta_cells(r)
         mask = ""
@@ -122,7 +122,8 @@ def render_markdown(exp: Experiment, rows: list[dict[str, Any]], extra: list[dic
                      f"| {r['latency_backend']} |")
     for r in extra:
         mask = f"{_fmt(r.get('mask_AP'))} | — | — | " if masks else ""
-        lines.append(f"| {r['label']} | {_fmt(r.get('AP'))} | not run: {r['reason']} | — | {mask}— | — | — "
+        lines.append(f"| {r['label']} | {_fmt(r.get('AP'))} | not run: {r['reason']} | — "
+                     f"| {mask}— | — | — "
                      f"| {_fmt(r.get('params_M', '—'), 2)} / — | {_fmt(r.get('flops_G', '—'), 2)} / — "
                      f"| {_fmt(r.get('latency_ms', '—'), 2)} / — | — |")
     ev = meta["evidence"]

@@ -120,6 +120,7 @@ CI_SCALE = {
                   "train.max_iters_per_epoch": 2, "train.batch_size": 2, "train.warmup_iters": 1,
                   "train.checkpoint_interval": 1, "train.log_interval": 1, "eval.batch_size": 8},
     "bench": {"size": 96, "runs": 3, "warmup": 1},
+    "paper_latency": {"rounds": 0},      # the paper-scale latency job takes minutes: off
 }
 
 
