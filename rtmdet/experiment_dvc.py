@@ -200,7 +200,8 @@ def dvc_plots(experiments: dict[str, Experiment]) -> list[dict[str, Any]]:
     (the stage-level plot of the same CSV draws the AP)."""
     return [{f"{name}_delta": {"template": PLOT_DELTA, "x": "variant",
                                "y": {f"reports/tables/{name}.csv": "ours_delta"},
-                               "title": f"{name}: paired delta vs reference (95 % CI), paper delta red"}}
+                               "title": f"{name}: paired delta vs reference (95 % CI), "
+                                        f"paper delta red"}}
             for name in experiments]
 
 

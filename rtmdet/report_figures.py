@@ -24,9 +24,10 @@ def _plt():
 def ci_err(rows: list[dict[str, Any]], mean: str = "ours_AP_mean",
            key: str = "ours_AP") -> list[list[float]]:
     """matplotlib's asymmetric error bars from each row's 95 % interval (0 where n < 2)."""
-    lo = [r[mean] - r[f"{key}_ci_low"] if r.get(f"{key}_ci_low") is not None else 0.0 for r in rows]
-    hi = [r[f"{key}_ci_high"] - r[mean] if r.get(f"{key}_ci_high") is not None else 0.0 for r in rows]
-    return [lo, hi]
+    def half(r: dict[str, Any], side: str) -> float:
+        bound = r.get(f"{key}_ci_{side}")
+        return 0.0 if bound is None else abs(bound - r[mean])
+    return [[half(r, "low") for r in rows], [half(r, "high") for r in rows]]
 
 
 def plot_table(exp: Experiment, rows: list[dict[str, Any]], path: Path, scale: str) -> None:

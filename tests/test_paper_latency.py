@@ -50,7 +50,8 @@ def _lat(rounds: dict[tuple[str, str], list[float]],
          ratios: dict[tuple[tuple[str, str], tuple[str, str]], list[float]]) -> dict:
     keys = {u: f"k{i}" for i, u in enumerate(rounds)}
     archs = {keys[u]: {"uses": [list(u)], "round_ms": ms} for u, ms in rounds.items()}
-    pairs = [{"variant": keys[v], "reference": keys[r], "ratios": q} for (v, r), q in ratios.items()]
+    pairs = [{"variant": keys[v], "reference": keys[r], "ratios": q}
+             for (v, r), q in ratios.items()]
     return {"kind": "paper_latency", "size": 640, "backend": "onnxruntime", "device": "cpu",
             "threads": 1, "rounds": 3, "archs": archs, "pairs": pairs,
             "env": {"cpu": "test cpu"}, "time": "now"}
@@ -68,7 +69,8 @@ def test_ratios_intervals_and_verdicts_by_hand(tmp_path):
     deep, ca = f["d3993"], f["d3663_ca"]
     assert f["d3663"]["latency_verdict"] == "reference"
     assert deep["latency_ratio"] == pytest.approx(1.2)
-    assert (deep["latency_ratio_ci_low"], deep["latency_ratio_ci_high"]) == pytest.approx((1.2, 1.2))
+    assert (deep["latency_ratio_ci_low"], deep["latency_ratio_ci_high"]) == \
+        pytest.approx((1.2, 1.2))
     assert deep["paper_latency_ratio"] == pytest.approx(2.6 / 2.11)      # +23 %: agrees
     assert deep["latency_verdict"] == "agrees"
     logs = [0.0, math.log(1.1), math.log(0.9)]
@@ -89,7 +91,7 @@ def test_same_latency_claim_and_shared_architecture(tmp_path):
     rows = build_rows(exp, runs)
     k3, k5, k7 = (("kernel_size", v) for v in ("k3", "k5", "k7"))
     lat = _lat({k5: [100.0] * 3, k3: [101.0, 99.0, 100.0], k7: [90.0, 91.0, 89.0]},
-               {(k3, k5): [1.01, 0.99, 1.0], (k7, k5): [0.9, 0.91, 0.89]})  # paper +29 %, ours −10 %
+               {(k3, k5): [1.01, 0.99, 1.0], (k7, k5): [0.9, 0.91, 0.89]})  # paper +29 %, ours −10%
     f = latency_fields(exp, rows, lat)
     assert f["k3"]["latency_verdict"] == "agrees (no effect)"
     assert f["k7"]["latency_verdict"] == "contradicts"
@@ -112,7 +114,8 @@ def test_table_renders_the_latency_section_and_metrics(tmp_path):
     write_table(exp, runs, out, "proxy", "", "synthetic", tmp_path / "latency.json")
     md = (out / "tables/kernel_size.md").read_text()
     assert "### Latency at paper scale" in md and "test cpu" in md
-    assert "| 7x7 | 2.73 | 1300 [1275, 1325] | 1.29× | 1.30× [1.29, 1.31] (n=3) | **agrees** |" in md
+    assert "| 7x7 | 2.73 | 1300 [1275, 1325] | 1.29× | 1.30× [1.29, 1.31] (n=3) " \
+           "| **agrees** |" in md
     assert "| 3x3 | 2.10 | 1000 [978, 1023] | 1.00× | 1.00× [1.00, 1.00] (n=3) " \
            "| **agrees (no effect)** |" in md
     metrics = json.loads((out / "metrics/kernel_size.json").read_text())["kernel_size"]

@@ -97,7 +97,8 @@ def test_spearman_with_ties_by_hand():
 def test_identical_seeds_fail_loudly():
     m = {"AP": 0.3125, "AP50": 0.5}
     with pytest.raises(SeedCollisionError) as e:
-        check_distinct_seeds("runs/kernel_size/k5", {0: m, 1: {"AP": 0.30, "AP50": 0.5}, 2: dict(m)})
+        check_distinct_seeds("runs/kernel_size/k5",
+                             {0: m, 1: {"AP": 0.30, "AP50": 0.5}, 2: dict(m)})
     assert "seeds 0 and 2" in str(e.value) and "\n" not in str(e.value)
     check_distinct_seeds("ok", {0: m, 1: {**m, "AP50": 0.5000001}})   # one bit apart is fine
 
