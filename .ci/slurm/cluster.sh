@@ -214,9 +214,9 @@ stop() {   # stop PIDFILE NAME: TERM, then KILL after 20 s
     local pid
     pid=$(alive "$1" "$2") || return 0
     kill -TERM "$pid"
-    for ((i = 0; i < 40; i++)); do
+    for ((i = 0; i < 100; i++)); do
         kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.5
+        sleep 0.2
     done
     log "$2 ($pid) ignored TERM: killing it"
     kill -KILL "$pid" 2>/dev/null || true
