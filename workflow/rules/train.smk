@@ -25,7 +25,7 @@ rule mlflow_init:
     conda:
         "../envs/rtmdet.yaml"
     shell:
-        "python -c 'from rtmdet.tracking import init_store; print(init_store())' > {log} 2>&1"
+        "python -c 'from rtmdet.engine.tracking import init_store; print(init_store())' > {log} 2>&1"
 
 
 rule train:
