@@ -210,16 +210,19 @@ up() {   # up HOLDER
     echo started
 }
 
-stop() {   # stop PIDFILE NAME: TERM, then KILL after 20 s
-    local pid
-    pid=$(alive "$1" "$2") || return 0
-    kill -TERM "$pid"
+stop() {   # stop PIDFILE:NAME...: TERM them together, KILL what is left after 20 s
+    local pids=() pid entry
+    for entry in "$@"; do
+        pid=$(alive "${entry%%:*}" "${entry##*:}") && pids+=("$pid")
+    done
+    ((${#pids[@]})) || return 0
+    kill -TERM "${pids[@]}" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
+        kill -0 "${pids[@]}" 2>/dev/null || return 0   # true while any is alive
         sleep 0.2
     done
-    log "$2 ($pid) ignored TERM: killing it"
-    kill -KILL "$pid" 2>/dev/null || true
+    log "pids ${pids[*]} ignored TERM: killing them"
+    kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 
 down() {
@@ -227,11 +230,11 @@ down() {
     if alive "$STATE/run/slurmctld.pid" slurmctld >/dev/null; then
         squeue -h -o %i 2>/dev/null | xargs -r scancel 2>/dev/null || true
     fi
-    stop "$STATE/run/slurmd.pid" slurmd
-    stop "$STATE/run/slurmctld.pid" slurmctld
-    stop "$STATE/run/slurmdbd.pid" slurmdbd
-    stop "$STATE/mysql/mariadb.pid" mariadbd
-    stop "$STATE/munge/munged.pid" munged
+    # slurmctld sends its last job records to slurmdbd, slurmdbd needs MariaDB; munged goes last.
+    stop "$STATE/run/slurmd.pid:slurmd" "$STATE/run/slurmctld.pid:slurmctld"
+    stop "$STATE/run/slurmdbd.pid:slurmdbd"
+    stop "$STATE/mysql/mariadb.pid:mariadbd"
+    stop "$STATE/munge/munged.pid:munged"
     [[ $(readlink "$RUN_CONF" 2>/dev/null) != "$STATE/etc/slurm.conf" ]] || rm -f "$RUN_CONF"
     rmdir "$(dirname "$RUN_CONF")" 2>/dev/null || true
     rm -rf "$STATE"
