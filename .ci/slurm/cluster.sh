@@ -85,9 +85,11 @@ install_packages() {
 
 fill() {   # fill TEMPLATE OUT MODE: @NAME@ placeholders -> values
     local node
+    # The CPUs, sockets/cores/threads and memory slurmd itself measures, as node `localhost`.
     node=$(slurmd -C | head -n 1 | sed -E 's/^NodeName=[^ ]+/NodeName=localhost/; s/ UpTime=.*//')
-    sed -e "s|@STATE@|$STATE|g" -e "s|@CTLD_PORT@|$CTLD_PORT|g" -e "s|@SLURMD_PORT@|$SLURMD_PORT|g" \
-        -e "s|@DBD_PORT@|$DBD_PORT|g" -e "s|@DB_PORT@|$DB_PORT|g" -e "s|@NODE@|$node|g" \
+    sed -e "s|@STATE@|$STATE|g" -e "s|@CTLD_PORT@|$CTLD_PORT|g" \
+        -e "s|@SLURMD_PORT@|$SLURMD_PORT|g" -e "s|@DBD_PORT@|$DBD_PORT|g" \
+        -e "s|@DB_PORT@|$DB_PORT|g" -e "s|@NODE@|$node|g" \
         -e "s|@DB_PASS@|$(<"$STATE/etc/db.pass")|g" "$1" >"$2.tmp"
     chmod "$3" "$2.tmp"
     mv "$2.tmp" "$2"
@@ -104,7 +106,9 @@ configure() {
     chmod 700 "$STATE/munge/etc"
     chmod 400 "$STATE/munge/etc/munge.key"
     chown -R mysql:mysql "$STATE/mysql"
-    [[ -s $STATE/etc/db.pass ]] || (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$STATE/etc/db.pass")
+    if [[ ! -s $STATE/etc/db.pass ]]; then
+        (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$STATE/etc/db.pass")
+    fi
     : >"$STATE/etc/plugstack.conf"
     fill "$HERE/slurm.conf.in" "$STATE/etc/slurm.conf" 644
     fill "$HERE/slurmdbd.conf.in" "$STATE/etc/slurmdbd.conf" 600   # holds the DB password
@@ -125,7 +129,8 @@ start_mariadb() {
     alive "$STATE/mysql/mariadb.pid" mariadbd >/dev/null && return 0
     if [[ ! -d $STATE/mysql/data/mysql ]]; then
         mariadb-install-db --no-defaults --user=mysql --datadir="$STATE/mysql/data" \
-            --auth-root-authentication-method=socket --skip-test-db >"$STATE/log/mariadb-install.log" 2>&1 ||
+            --auth-root-authentication-method=socket --skip-test-db \
+            >"$STATE/log/mariadb-install.log" 2>&1 ||
             die "mariadb-install-db failed (see $STATE/log/mariadb-install.log)"
     fi
     # mariadbd stays in the foreground: setsid --fork puts it in its own session, detached.
@@ -142,7 +147,8 @@ start_mariadb() {
 
 start_slurmdbd() {
     alive "$STATE/run/slurmdbd.pid" slurmdbd >/dev/null && return 0
-    launch "$STATE/log/slurmdbd.out" slurmdbd || die "slurmdbd did not start (see $STATE/log/slurmdbd.log)"
+    launch "$STATE/log/slurmdbd.out" slurmdbd ||
+        die "slurmdbd did not start (see $STATE/log/slurmdbd.log)"
     wait_for 60 slurmdbd sacctmgr -n list cluster
     # The cluster, an account `ci` and the running user in it: the plugin checks a given
     # account against `sacctmgr list user` (and guesses one from sacct when none is given).
@@ -158,13 +164,15 @@ start_slurmdbd() {
 
 start_slurmctld() {
     alive "$STATE/run/slurmctld.pid" slurmctld >/dev/null && return 0
-    launch "$STATE/log/slurmctld.out" slurmctld || die "slurmctld did not start (see $STATE/log/slurmctld.log)"
+    launch "$STATE/log/slurmctld.out" slurmctld ||
+        die "slurmctld did not start (see $STATE/log/slurmctld.log)"
     wait_for 60 slurmctld scontrol ping
 }
 
 start_slurmd() {
     alive "$STATE/run/slurmd.pid" slurmd >/dev/null && return 0
-    launch "$STATE/log/slurmd.out" slurmd -N localhost || die "slurmd did not start (see $STATE/log/slurmd.log)"
+    launch "$STATE/log/slurmd.out" slurmd -N localhost ||
+        die "slurmd did not start (see $STATE/log/slurmd.log)"
 }
 
 node_state() { sinfo -h -n localhost -o %T 2>/dev/null; }
@@ -187,12 +195,14 @@ up() {   # up HOLDER
     [[ $(uname -s) == Linux ]] || cannot "not Linux"
     # A machine with its own Slurm: jobs' inner srun would read that cluster's slurm.conf.
     [[ ! -e /etc/slurm/slurm.conf ]] ||
-        cannot "/etc/slurm/slurm.conf exists (a real cluster: run the slurm profile there, see docs/slurm.md)"
+        cannot "/etc/slurm/slurm.conf exists (a real cluster: run the slurm profile there," \
+            "see docs/slurm.md)"
     [[ ! -e $RUN_CONF || $(readlink "$RUN_CONF") == "$STATE/etc/slurm.conf" ]] ||
         cannot "$RUN_CONF exists and is not ours (a configless slurmd runs here)"
     mkdir -p "$STATE/log"
     install_packages
-    id munge >/dev/null 2>&1 && id mysql >/dev/null 2>&1 || die "users munge/mysql missing (packages broken?)"
+    id munge >/dev/null 2>&1 && id mysql >/dev/null 2>&1 ||
+        die "users munge/mysql missing (packages broken?)"
     configure
     start_munge
     start_mariadb
@@ -257,11 +267,12 @@ lease() {   # lease HOLDER: record HOLDER (a pid, or `manual`)
 release() {   # release HOLDER
     [[ -f $MARKER ]] || return 0
     rm -f "$STATE/leases/$1"
-    local lease name
+    local lease name started
     for lease in "$STATE"/leases/*; do
         [[ -e $lease ]] || continue
         name=$(basename "$lease")
-        if [[ $name == manual || "$(proc_start "$name")" == "$(<"$lease")" ]]; then
+        if [[ $name == manual ]] || { started=$(proc_start "$name") && [[ -n $started &&
+                $started == "$(<"$lease")" ]]; }; then
             log "cluster kept running: still leased by $name"
             return 0
         fi
