@@ -246,7 +246,7 @@ down() {
     stop "$STATE/mysql/mariadb.pid:mariadbd"
     stop "$STATE/munge/munged.pid:munged"
     [[ $(readlink "$RUN_CONF" 2>/dev/null) != "$STATE/etc/slurm.conf" ]] || rm -f "$RUN_CONF"
-    rmdir "$(dirname "$RUN_CONF")" 2>/dev/null || true
+    rmdir /run/slurm/conf /run/slurm 2>/dev/null || true   # when empty: nobody else uses them
     rm -rf "$STATE"
     log "cluster stopped, $STATE removed"
 }
