@@ -14,7 +14,7 @@ import csv
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .report_stats import (DELTA_METHOD, NO_EFFECT, VERDICT_CODES,
+from .report_stats import (DELTA_METHOD, NO_EFFECT, UNRESOLVED_AP0, VERDICT_CODES,
                            bootstrap_interval, check_distinct_seeds, count_verdicts, paired_delta,
                            paired_differences, spearman, t_interval, verdict)
 
@@ -66,6 +66,10 @@ def row_evidence(name: str, ref: str, ours: Mapping[str, Mapping[str, Any]],
     boot = bootstrap_interval(list(diffs.values()))
     if d.mean is None:
         v = "not run"
+    elif not any(by_seed[k] or ours[ref]["ap_by_seed"][k] for k in diffs):
+        # an untrained (smoke) model scores AP 0 for every seed: a zero-width interval at 0 is
+        # the absence of a measurement, not an equivalence
+        v = UNRESOLVED_AP0
     else:
         v = verdict(paper_delta, d, margin)
     return {**row, "paper_delta": paper_delta, "ours_delta": d.mean, "ours_delta_ci_low": d.low,

@@ -89,7 +89,7 @@ def plot_forest(exp: Experiment, rows: Sequence[Mapping[str, Any]], path: Path,
     plt = pyplot()
     rows = [r for r in rows if r["verdict"] != "reference"]
     labels = {r["variant"]: r["label"] for r in rows}
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * max(len(rows), 1)))
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.55 * max(len(rows), 1)))
     m = exp.equivalence_margin
     ax.axvspan(-m, m, color="0.9", label=f"equivalence margin ±{m:g}")
     ax.axvline(0, color="0.4", lw=1)
@@ -119,8 +119,8 @@ def plot_forest(exp: Experiment, rows: Sequence[Mapping[str, Any]], path: Path,
     ax.set_ylim(-0.7, max(len(rows), 1) - 0.3)
     ax.set(xlabel=f"Δ vs reference: {metric_name(exp)}",
            title=f"{exp.title} ({exp.paper_ref}): paired Δ")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35 / max(len(rows), 1) - 0.2),
-              ncol=3, frameon=False)
+    handles, names = ax.get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=7, loc="lower center", ncol=3, frameon=False)
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.3 / fig.get_figheight(), 1, 1))     # room for the legend
     atomic_save_figure(fig, path)

@@ -32,7 +32,9 @@ _EPS = 1e-9                 # paper cells are decimals: 51.1 - 50.9 must count a
 AGREES, NO_EFFECT_AGREES = "agrees", "agrees (no effect)"
 CONTRADICTS, UNRESOLVED = "contradicts", "unresolved"
 UNRESOLVED_N1 = "unresolved (n=1)"
-VERDICT_CODES = {AGREES: 1, NO_EFFECT_AGREES: 1, CONTRADICTS: -1, UNRESOLVED: 0, UNRESOLVED_N1: 0}
+UNRESOLVED_AP0 = "unresolved (AP 0)"     # nothing detected by either side: no comparison at all
+VERDICT_CODES = {AGREES: 1, NO_EFFECT_AGREES: 1, CONTRADICTS: -1, UNRESOLVED: 0, UNRESOLVED_N1: 0,
+                 UNRESOLVED_AP0: 0}
 
 
 class SeedCollisionError(ValueError):
@@ -132,7 +134,7 @@ def count_verdicts(verdicts: Sequence[str]) -> dict[str, int]:
             out["agrees_no_effect"] += v == NO_EFFECT_AGREES
         elif v == CONTRADICTS:
             out["contradicts"] += 1
-        elif v in (UNRESOLVED, UNRESOLVED_N1):
+        elif v in (UNRESOLVED, UNRESOLVED_N1, UNRESOLVED_AP0):
             out["unresolved"] += 1
         elif v != "reference":
             out["n/a"] += 1

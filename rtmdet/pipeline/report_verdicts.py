@@ -47,7 +47,7 @@ def evidence_lines(margin: float) -> list[str]:
         f"CSV/JSON as `ours_delta_boot_*`)",
         f"- **Verdict** ({pct} interval of our Δ): **agrees** = excludes 0 on the paper's side; "
         f"**contradicts** = excludes 0 on the other side; **unresolved** = covers 0 (or one pair "
-        f"only: 'unresolved (n=1)'); a paper |Δ| ≤ {NO_EFFECT} AP is a *no effect* claim: "
+        f"only: 'unresolved (n=1)'; AP 0 on both sides: 'unresolved (AP 0)'); a paper |Δ| ≤ {NO_EFFECT} AP is a *no effect* claim: "
         f"**agrees (no effect)** when our whole interval lies within the equivalence margin "
         f"±{margin:g} AP (`equivalence_margin` of the experiment file)",
     ]

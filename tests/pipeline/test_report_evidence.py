@@ -188,3 +188,16 @@ def test_index_counts_verdicts_and_draws_speed_accuracy(kernel_table, tmp_path):
     assert (overall["agrees"], overall["contradicts"], overall["unresolved"]) == (2, 1, 2)
     png = out / "figures/speed_accuracy.png"
     assert png.stat().st_size > 10_000 and not _blank(png)
+
+
+def test_ap_zero_everywhere_is_no_evidence(tmp_path):
+    """Untrained smoke models detect nothing: AP 0 for every seed of both rows gives a Δ interval
+    [0, 0], which must not read as 'agrees (no effect)' (k7's paper Δ is +0.2)."""
+    runs = fake_runs(tmp_path, "kernel_size", {"k3": [0.0, 0.0], "k5": [0.0, 0.0],
+                                               "k7": [0.0, 0.0]})
+    for v in ("k3", "k5", "k7"):         # seeds trained differently: losses differ
+        (runs / v / "seed1/metrics.csv").write_text("global_iter,loss\n1,2.1\n2,1.6\n")
+    s = write_table(EXPS["kernel_size"], runs, tmp_path / "reports", "smoke", "", "synthetic")
+    assert [r["verdict"] for r in s["rows"]] == ["unresolved (AP 0)", "reference",
+                                                 "unresolved (AP 0)"]
+    assert s["evidence"]["verdicts"]["unresolved"] == 2
