@@ -38,7 +38,7 @@ include: "workflow/rules/report.smk"
 localrules:
     ablation_tables,
     resolve_config,
-    mlflow_init,
+    mlflow_setup,
     report_index,
     dota_patches,
 

@@ -57,7 +57,8 @@ class Trainer:
         if self.device == "cuda" and self.world > 1:
             self.device = f"cuda:{local_rank}"
         self.stop_at_iter = stop_at_iter
-        self.mlflow = mlflow and D.is_main()
+        self.mlflow, self.resume = mlflow and D.is_main(), resume
+        self.mlflow_run_id: str | None = None
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)
@@ -195,7 +196,7 @@ class Trainer:
         if D.is_main():
             self.work_dir.mkdir(parents=True, exist_ok=True)
             save_config(self.cfg, self.work_dir / "config.yaml")
-        with RunLogger(self.cfg, "train", self.mlflow) as run:
+        with RunLogger(self.cfg, "train", self.mlflow, self.work_dir, self.resume) as run:
             while self.epoch < t.epochs:
                 stage = 2 if self.epoch >= t.epochs - t.stage2_epochs and self.cfg.data.stage2 else 1
                 if stage != self.stage:
@@ -209,6 +210,7 @@ class Trainer:
                 curve = plot_loss_curve(self.history, self.work_dir / "loss_curve.png")
                 for p in (self.work_dir / "config.yaml", self.work_dir / "metrics.csv", curve):
                     run.artifact(p)
+        self.mlflow_run_id = run.run_id
         D.barrier()
         return final
 
@@ -281,4 +283,6 @@ def run(args: argparse.Namespace) -> int:
         D.cleanup()
     if main_process:
         print(f"wrote {final}")
+        if trainer.mlflow_run_id:
+            print(f"mlflow run {trainer.mlflow_run_id}")
     return 0
