@@ -142,8 +142,9 @@ class TrackedRun:
         if self.client is None or not self.spool.path.exists():
             return
         try:
-            S.retry(self.spool.flush, self._upload, lambda e: not S.is_transient(e),
-                    deadline_s=deadline_s)
+            with S.quiet_store_errors():
+                S.retry(self.spool.flush, self._upload, lambda e: not S.is_transient(e),
+                        deadline_s=deadline_s)
             self._wait, self._next_try = 2.0, 0.0
         except Exception as e:  # noqa: BLE001 - flush only raises transient errors
             self._backoff(e)

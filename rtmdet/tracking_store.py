@@ -13,13 +13,13 @@ created; this module never uses the fluent API's global state).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import hashlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -137,6 +137,19 @@ def is_transient(e: BaseException) -> bool:
     return any(s in text for s in ("database is locked", "database is busy", "locked",
                                    "unable to open database", "disk i/o", "timed out",
                                    "temporarily unavailable", "connection"))
+
+
+@contextmanager
+def quiet_store_errors() -> Iterator[None]:
+    """MLflow's SQL store logs every failed statement with a 60-line traceback; a locked store
+    is expected here, retried, and reported once by the caller, so those records are dropped."""
+    logger = logging.getLogger("mlflow.store.db.utils")
+    old = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
 
 
 def retry(fn: Callable[..., T], *args: Any, deadline_s: float = 60.0, first_wait_s: float = 0.5,

@@ -6,6 +6,7 @@ test can kill it at a known point.
     python tests/tracking_job.py train RUN_DIR --ablation A --variant V [--steps 5] [--resume]
     python tests/tracking_job.py eval RUN_DIR --ablation A --variant V --ap 0.31
     python tests/tracking_job.py bench RUN_DIR --ablation A --variant V --latency 2.5
+    python tests/tracking_job.py eval+bench RUN_DIR ... --ap 0.31 --latency 2.5   # both, in turn
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from rtmdet.tracking import RunLogger, log_bench, log_eval  # noqa: E402
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("job", choices=["train", "eval", "bench"])
+    p.add_argument("job", choices=["train", "eval", "bench", "eval+bench"])
     p.add_argument("run_dir")
     p.add_argument("--ablation", required=True)
     p.add_argument("--variant", required=True)
@@ -45,10 +46,11 @@ def main() -> int:
                 run.metrics({"loss": 1.0 / step, "lr": 0.001 * step}, step=step)
                 print(f"step {step}", flush=True)
                 time.sleep(args.sleep)
-    elif args.job == "eval":
+        return 0
+    if "eval" in args.job:
         log_eval(cfg, {"metrics": {"AP": args.ap, "AP50": min(1.0, 2 * args.ap)},
                        "setting": "ablation"}, args.run_dir)
-    else:
+    if "bench" in args.job:
         result = {"latency": {"median_ms": args.latency, "p90_ms": 1.1 * args.latency},
                   "params": 1000, "flops": 2000, "backend": "torch", "device": "cpu",
                   "size": 64, "batch": 1, "threads": 1}
