@@ -80,7 +80,7 @@ def mlflow_flag(wildcards=None):
 
 
 def mlflow_ready(wildcards=None):
-    """The store and experiments exist before a job logs (rule mlflow_setup); ancient(): a
+    """The store and experiments exist before a job logs (made by mlflow_setup); ancient(): a
     re-run of the setup does not make every run look out of date."""
     return [ancient("runs/.mlflow_ready")] if config["mlflow"] else []
 
