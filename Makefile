@@ -7,7 +7,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 
-.PHONY: setup test tables clean-venv
+.PHONY: setup test lint tables clean-venv
 
 setup: $(STAMP)
 
@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,onnx,pipeline]'
 	touch $(STAMP)
 
+# The layering contract (pyproject [tool.importlinter], docs/architecture.md) before the tests.
 test: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 # Smoke scale of the ablation pipeline: every variant trained briefly on the embedded synthetic
@@ -28,6 +30,9 @@ test: setup
 # second `make tables` only re-renders the tables from the existing runs.
 tables: setup
 	$(VENV)/bin/snakemake --profile workflow/profiles/smoke --forcerun report_table report_timing report_index -- ablation_tables
+
+lint: setup
+	$(VENV)/bin/lint-imports
 
 clean-venv:
 	rm -rf $(VENV)

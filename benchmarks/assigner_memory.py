@@ -19,14 +19,12 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rtmdet.assigner import DynamicSoftLabelAssigner  # noqa: E402
-from rtmdet.boxes import make_priors  # noqa: E402
+from rtmdet.assigners.dsla import DynamicSoftLabelAssigner
+from rtmdet.geometry.boxes import make_priors
 
 
 def _rss_mib() -> float:
@@ -82,7 +80,7 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(child(args.gts, args.size, args.child, args.runs, args.threads)))
         return
-    from rtmdet.io import atomic_write_json
+    from rtmdet.utils.io import atomic_write_json
     rows = []
     for chunk in args.chunks:
         cmd = [sys.executable, __file__, "--gts", str(args.gts), "--size", str(args.size),
@@ -102,7 +100,7 @@ def main() -> None:
         label = f"{r['chunk']} (unchunked)" if r["chunk"] >= args.gts else str(r["chunk"])
         print(f"| {label} | {r['time_s']:.3f} | {r['peak_above_before_mib']:.0f} | "
               f"{r['peak_rss_mib']:.0f} | {r['positives']} | {same} | {r['load_avg_1m']:.2f} |")
-    from rtmdet import envinfo
+    from rtmdet.utils import envinfo
     atomic_write_json(args.out, {"benchmark": "assigner_memory", "rows": rows,
                                  "command": " ".join(sys.argv), "env": envinfo.collect()})
     print(f"wrote {args.out}")

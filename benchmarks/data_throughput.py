@@ -7,7 +7,7 @@ of 1. The image set is the synthetic generator at a fixed 480×640 (COCO's most 
 JPEG quality 92, written once under ``--root``. Modes are alternated ``--repeats`` times and the
 best rate of each is kept; the ratio is measured in the same run. Every step's output image is
 checked to stay uint8 (the official pipeline promotes to float/int64 in places). The
-measurement itself is :mod:`rtmdet.data.throughput` (also ``rtmdet bench data``, which the
+measurement itself is :mod:`rtmdet.bench.data_throughput` (also ``rtmdet bench data``, which the
 pipeline's cache loading-time table uses); this script adds the official numbers.
 
     .venv/bin/python benchmarks/data_throughput.py [--root data/bench_coco_480x640] [--n 200]
@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rtmdet.data.throughput import SHAPE, add_arguments, compare, ensure_images, pin_threads  # noqa: E402
-from rtmdet.io import atomic_write_json  # noqa: E402
+from rtmdet.bench.data_throughput import SHAPE, add_arguments, compare, ensure_images, pin_threads
+from rtmdet.utils.io import atomic_write_json
 
 # Official mmdetection 3.3.0, same machine class, one process (issue 10), samples/s.
 OFFICIAL = {"cached": (22.5, 24.0), "uncached": (17.1, 17.6)}

@@ -4,7 +4,7 @@ Usage: ``python benchmarks/forward_latency.py [--models rtmdet-tiny rtmdet-s] [-
 [--threads 2] [--out benchmarks/results/forward_latency.json]``
 
 Three runners share the process, the input and the (random, BatchNorm-calibrated) weights:
-torch plain eval, torch with BatchNorm folded and channels-last (``rtmdet.fuse``), and
+torch plain eval, torch with BatchNorm folded and channels-last (``rtmdet.models.fuse``), and
 onnxruntime. To keep the ratios fair when the machine's load drifts, every (model, runner)
 pair is timed in round-robin blocks (each block starts with one discarded call that absorbs
 the switch between thread pools), and the median is taken over all blocks. The official
@@ -21,15 +21,15 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rtmdet import envinfo  # noqa: E402
-from rtmdet.bench import (model_hash, ort_runner, pin_threads, summarize,  # noqa: E402
+from rtmdet.utils import envinfo
+from rtmdet.bench.latency import (model_hash, ort_runner, pin_threads, summarize,
                           time_runner, torch_runner)
-from rtmdet.build import build_model  # noqa: E402
-from rtmdet.complexity import count_params  # noqa: E402
-from rtmdet.export import calibrate_bn, export_onnx  # noqa: E402
-from rtmdet.io import atomic_write_json  # noqa: E402
+from rtmdet.models.build import build_model
+from rtmdet.bench.complexity import count_params
+from rtmdet.export.onnx import export_onnx
+from rtmdet.models.weights import calibrate_bn
+from rtmdet.utils.io import atomic_write_json
 
 # Official mmdetection 3.3.0 on this machine class (issue 10): plain eval and onnxruntime, ms.
 OFFICIAL_MS = {"rtmdet-tiny": {"torch": (169, 172), "torch_fused_cl": (123, 125),

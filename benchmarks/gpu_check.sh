@@ -33,7 +33,7 @@ if "$PYTHON" -c "import tensorrt" 2>/dev/null; then HAS_TRT=1; else
 fi
 
 bench() {  # bench SIZE BACKEND
-    "$PYTHON" -m rtmdet.cli bench latency "rtmdet-$1" --backend "$2" --device cuda --fp16 \
+    "$PYTHON" -m rtmdet bench latency "rtmdet-$1" --backend "$2" --device cuda --fp16 \
         --size 640 --batch 1 --runs "$RUNS" --warmup "$WARMUP" --out "$OUT/$2-cuda-fp16-$1.json"
 }
 for s in $SIZES; do

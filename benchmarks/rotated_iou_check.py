@@ -1,4 +1,4 @@
-"""Exact rotated IoU (``rtmdet.rotated.rbox_iou``) against shapely on many random pairs.
+"""Exact rotated IoU (``rtmdet.geometry.rotated_iou.rbox_iou``) against shapely on many random pairs.
 
 Draws random rotated-box pairs in four regimes — general overlap, nested, near-identical
 (tiny perturbations) and touching (shared edge or corner, IoU 0) — plus DOTA-scale coordinates
@@ -6,7 +6,7 @@ Draws random rotated-box pairs in four regimes — general overlap, nested, near
 computes IoU in float64 and float32 and with shapely's GEOS polygon overlay, prints the error
 statistics per regime and dtype, and plots the error histogram (log-scale |error|) to
 ``docs/rotated_iou_error.png``. Nothing is asserted here; the tests hold
-the tolerances (``tests/test_rotated.py``).
+the tolerances (``tests/geometry/test_rotated.py``).
 
     .venv/bin/python benchmarks/rotated_iou_check.py [--n 20000] [--seed 0]
         [--out docs/rotated_iou_error.png] [--json stats.json]
@@ -22,8 +22,9 @@ import numpy as np
 import shapely
 import torch
 
-from rtmdet.io import atomic_save_figure, atomic_write_json
-from rtmdet.rotated import rbox_iou, rbox_to_poly
+from rtmdet.utils.io import atomic_save_figure, atomic_write_json
+from rtmdet.geometry.rotated import rbox_to_poly
+from rtmdet.geometry.rotated_iou import rbox_iou
 
 
 def random_rboxes(n: int, rng: np.random.Generator, span: float, size: tuple[float, float]

@@ -16,9 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rtmdet.io import atomic_write_json, atomic_write_text  # noqa: E402
+from rtmdet.utils.io import atomic_write_json, atomic_write_text
 
 # Issue 10's official mmdetection 3.3.0 figures (same machine class) and our targets.
 FORWARD = [  # (model, runner key, label, official range ms, target ms)

@@ -18,18 +18,16 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rtmdet import envinfo  # noqa: E402
-from rtmdet.build import build_model  # noqa: E402
-from rtmdet.config import load_config  # noqa: E402
-from rtmdet.criterion import build_criterion  # noqa: E402
-from rtmdet.io import atomic_write_json  # noqa: E402
-from rtmdet.optim import build_optimizer  # noqa: E402
+from rtmdet.utils import envinfo
+from rtmdet.models.build import build_model
+from rtmdet.config import load_config
+from rtmdet.losses.build import build_criterion
+from rtmdet.utils.io import atomic_write_json
+from rtmdet.engine.optim import build_optimizer
 
 # Official mmdetection 3.3.0, bs 4, AdamW, this machine class (issue 10): seconds per step.
 OFFICIAL_S = {("rtmdet-tiny", 320): (0.60, 0.67), ("rtmdet-s", 320): (0.96, 1.04),

@@ -8,10 +8,10 @@ Stable API::
     dets = model.predict(x, score_thr=0.05, iou_thr=0.6, max_per_img=100)
     x = rtmdet.preprocess(images_bgr_uint8, size=640)
 """
-from .build import build_model
 from .config import Config, ConfigError, load_config
-from .convert import load_mmdet_weights, load_weights, save_weights
-from .preprocess import preprocess
+from .data.preprocess import preprocess
+from .models.build import build_model
+from .models.weights import load_mmdet_weights, load_weights, save_weights
 
 __version__ = "0.1.0"
 __all__ = ["Config", "ConfigError", "build_model", "load_config", "load_mmdet_weights",

@@ -1,69 +1,10 @@
-"""The ``rtmdet`` command line: ``rtmdet <command> [args]``.
-
-Each command lives in the module that implements it, which exposes ``add_arguments(parser)``
-and ``run(args) -> int``. Modules are imported only when listed below, so adding a command is
-one line here.
-"""
-from __future__ import annotations
-
-import argparse
-import importlib
-import importlib.util
-import os
+"""Compatibility shim: ``rtmdet.cli:main`` (older installs' console script, ``-m rtmdet.cli``)
+is :func:`rtmdet.commands.main.main`."""
 import sys
 
-# command -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "info": ("rtmdet.complexity", "parameters and FLOPs of a model"),
-    "convert": ("rtmdet.convert_cli", "import official weights (mmdet) into our format"),
-    "predict": ("rtmdet.predict_cli", "detect objects in images, draw boxes, write JSON"),
-    "data": ("rtmdet.data.cli", "synthetic data, DOTA splitting, augmentation preview"),
-    "train": ("rtmdet.train", "train a model from a config"),
-    "eval": ("rtmdet.evaluate", "COCO evaluation of a checkpoint"),
-    "export": ("rtmdet.export", "export to ONNX"),
-    "bench": ("rtmdet.bench", "latency benchmarks"),
-    "report": ("rtmdet.report", "render ablation tables and figures"),
-}
+from .commands.main import main
 
-
-def _broken(name: str, error: Exception):
-    def run(args: argparse.Namespace) -> int:
-        print(f"error: `rtmdet {name}` is unavailable: {type(error).__name__}: {error}",
-              file=sys.stderr)
-        return 1
-    return run
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rtmdet", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
-        try:
-            if importlib.util.find_spec(module) is None:
-                continue  # not written yet
-            mod = importlib.import_module(module)
-        except Exception as e:  # noqa: BLE001 - one broken command must not take down the CLI
-            p = sub.add_parser(name, help=f"{help_text} [unavailable]", add_help=False)
-            p.add_argument("rest", nargs=argparse.REMAINDER)
-            p.set_defaults(_run=_broken(name, e))
-            continue
-        p = sub.add_parser(name, help=help_text)
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    args = build_parser().parse_args(argv)
-    from .config import ConfigError
-    from .convert import WeightMismatchError
-    try:
-        return int(args._run(args) or 0)
-    except (ConfigError, WeightMismatchError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())

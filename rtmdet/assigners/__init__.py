@@ -1,6 +1,6 @@
 """Alternative label assigners for the assigner comparison (``train.assigner.type``): SimOTA,
 ATSS and TOOD's task-aligned one, next to the dynamic soft-label assigner in
-:mod:`rtmdet.assigner`, all with its call signature and result."""
+:mod:`rtmdet.assigners.dsla`, all with its call signature and result."""
 from .atss import ATSSAssigner
 from .build import ASSIGNERS, build_assigner
 from .simota import SimOTAAssigner

@@ -10,7 +10,7 @@ for its anchor-free FCOS variant — every prior gets a square anchor of side
 ``anchor_scale·stride`` (8·stride) centred on its point. The selection and the conflict rule use
 that anchor IoU (it does not depend on the predictions, which is what makes ATSS a static
 assigner); the returned ``ious`` (the QFL target and box-loss weight in
-:mod:`rtmdet.criterion`) are, as for every assigner here, the IoU of the *decoded prediction* with
+:mod:`rtmdet.losses.criterion`) are, as for every assigner here, the IoU of the *decoded prediction* with
 its gt, so the loss is unchanged and only the choice of positives differs.
 
 Other choices: the standard deviation is the unbiased one (n − 1), and a gt with a single
@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import torch
 
-from ..assigner import AssignResult, points_inside_boxes
-from ..boxes import box_iou
+from rtmdet.geometry.boxes import box_iou
+
 from .base import AssignInputs, BatchedAssigner, gt_chunks
+from .dsla import AssignResult, points_inside_boxes
 
 
 def prior_anchors(priors: torch.Tensor, scale: float) -> torch.Tensor:

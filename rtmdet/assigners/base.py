@@ -3,7 +3,7 @@ the one-image convenience form and the input normalisation.
 
 Why a base class: the criterion (and its instance/rotated subclasses) call
 ``assigner.assign(logits, priors, decoded, gt_boxes, gt_labels, gt_valid, gt_centers)`` and read
-only :class:`~rtmdet.assigner.AssignResult`; an assigner that honours this contract is a drop-in
+only :class:`~rtmdet.assigners.dsla.AssignResult`; an assigner that honours this contract is a drop-in
 replacement, so comparing assigners changes nothing else in the loss.
 """
 from __future__ import annotations
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..assigner import AssignResult, assign_with_batch_dim, box_centers
-from ..boxes import box_iou
+from rtmdet.geometry.boxes import box_iou
+
+from .dsla import AssignResult, assign_with_batch_dim, box_centers
 
 
 @dataclass
@@ -52,7 +53,7 @@ class BatchedAssigner:
                decoded_bboxes: torch.Tensor, gt_bboxes: torch.Tensor, gt_labels: torch.Tensor,
                gt_valid: torch.Tensor | None = None, gt_centers: torch.Tensor | None = None
                ) -> AssignResult:
-        """Same arguments as :meth:`rtmdet.assigner.DynamicSoftLabelAssigner.assign`: logits
+        """Same arguments as :meth:`rtmdet.assigners.dsla.DynamicSoftLabelAssigner.assign`: logits
         (B, P, C) or (P, C) for one image, priors (P, 3), boxes (B, P, 4), padded gts (B, G, 4)
         with labels (B, G), ``gt_valid`` (B, G) and optional ``gt_centers`` (B, G, 2)."""
         return assign_with_batch_dim(self._assign_batched, pred_scores, priors, decoded_bboxes,

@@ -1,14 +1,14 @@
 """``train.assigner.type`` → an assigner object, the one place the criteria dispatch on it.
 
-Every assigner returns the same :class:`~rtmdet.assigner.AssignResult` (matched gt, IoU target,
+Every assigner returns the same :class:`~rtmdet.assigners.dsla.AssignResult` (matched gt, IoU target,
 label per prior), so the criteria need nothing but this call. ``geometry`` (``iou_fn``,
 ``inside_fn``, ``center_fn``) is the rotated detector's; only the dynamic soft-label assigner
 takes it, and the alternatives refuse it rather than silently assign with axis-aligned IoU.
 """
 from __future__ import annotations
 
-from ..assigner import DynamicSoftLabelAssigner
 from .atss import ATSSAssigner
+from .dsla import DynamicSoftLabelAssigner
 from .simota import SimOTAAssigner
 from .task_aligned import TaskAlignedAssigner
 

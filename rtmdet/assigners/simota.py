@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..assigner import DynamicSoftLabelAssigner, points_inside_boxes
+from .dsla import DynamicSoftLabelAssigner, points_inside_boxes
 
 
 def inside_center_region(priors: torch.Tensor, centers: torch.Tensor, radius: float

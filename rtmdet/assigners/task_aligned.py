@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import torch
 
-from ..assigner import AssignResult, points_inside_boxes
-from ..boxes import box_iou
+from rtmdet.geometry.boxes import box_iou
+
 from .base import AssignInputs, BatchedAssigner, gt_chunks
+from .dsla import AssignResult, points_inside_boxes
 
 
 class TaskAlignedAssigner(BatchedAssigner):

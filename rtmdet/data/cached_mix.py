@@ -14,7 +14,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from ..preprocess import PAD_VALUE
+from .preprocess import PAD_VALUE
 from .transforms import Sample, affine, clip_to_image, hflip, pad, resize_keep_ratio
 
 LoadRandom = Callable[[], Sample]          # draws and loads a random dataset image (uncached mode)

@@ -12,8 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
+
+from rtmdet.geometry.rotated import poly_to_rbox
 
 from .bad_input import BadInput
 from .coco import read_image
@@ -79,19 +80,9 @@ def quads_to_boxes(quads: np.ndarray, h: int | None = None, w: int | None = None
 
 
 def quads_to_rboxes(quads: np.ndarray) -> np.ndarray:
-    """(N, 4, 2) quads -> (N, 5) ``(cx, cy, w, h, θ)``, w ≥ h, θ ∈ [−π/2, π/2) (le90)."""
-    out = np.zeros((len(quads), 5), np.float32)
-    for i, q in enumerate(quads):
-        (cx, cy), (w, h), a = cv2.minAreaRect(q.astype(np.float32))
-        out[i] = regularize_le90(cx, cy, w, h, math.radians(a))
-    return out
-
-
-def regularize_le90(cx: float, cy: float, w: float, h: float, theta: float) -> tuple[float, ...]:
-    if w < h:                                  # make w the long edge: turn the frame by 90°
-        w, h, theta = h, w, theta + math.pi / 2
-    theta = (theta + math.pi / 2) % math.pi - math.pi / 2
-    return cx, cy, w, h, theta
+    """(N, 4, 2) quads -> (N, 5) float32 ``(cx, cy, w, h, θ)`` in le90 (w ≥ h, θ ∈ [−π/2, π/2)),
+    by :func:`rtmdet.geometry.rotated.poly_to_rbox` (minimum-area rectangle)."""
+    return poly_to_rbox(quads).numpy().astype(np.float32).reshape(-1, 5)
 
 
 class DotaDataset:

@@ -1,4 +1,5 @@
-"""Training / validation datasets built from a Config, the collate function and a resumable sampler.
+"""Training / validation datasets built from a Config and the collate function (the one
+resumable sampler is :class:`rtmdet.engine.distributed.ShardedEpochSampler`).
 
 Training items are deterministic functions of (``cfg.seed``, epoch, worker, call order): all
 randomness — augmentation parameters, cache pops, "draw another image" — comes from one numpy
@@ -15,16 +16,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+from torch.utils.data import Dataset, get_worker_info
 
-from ..config import Config
-from ..preprocess import PAD_VALUE
-from ..preprocess import resize_keep_ratio as resize_image
+from rtmdet.config import Config
+
 from . import transforms as T
 from .bad_input import BadInput, DataError
 from .cached_mix import Mosaic, MixUp
 from .coco import CocoDataset
 from .dota import DotaDataset, quads_to_rboxes
+from .preprocess import PAD_VALUE
+from .preprocess import resize_keep_ratio as resize_image
+from .stages import STAGES
 
 MAX_REDRAWS = 100
 
@@ -78,9 +81,6 @@ class TrainDataset(Dataset):
             self.epoch = epoch
             self._rng = np.random.default_rng([self.seed, epoch, 0])
             self._worker = -1
-
-    def set_stage(self, stage: int) -> None:
-        self.stage = stage
 
     def _generator(self) -> np.random.Generator:
         info = get_worker_info()
@@ -205,15 +205,17 @@ def _from_torch(x: Any) -> Any:
 
 
 def build_train_dataset(cfg: Config, stage: int = 1) -> TrainDataset:
-    """Stage 1 = load → (cached) Mosaic → resize → crop → HSV → flip → pad → (cached) MixUp."""
+    """The training set of ``stage`` (which stage an epoch uses is :mod:`rtmdet.data.stages`'
+    decision). Stage 1 = load → (cached) Mosaic → resize → crop → HSV → flip → pad → (cached)
+    MixUp; stage 2 = the same without Mosaic/MixUp."""
+    if stage not in STAGES:
+        raise ValueError(f"training stage must be one of {STAGES}, got {stage}")
     d, s = cfg.data, cfg.data.img_size
     rotated = d.format == "dota" or cfg.model.type == "rotated"
     mosaic = (Mosaic(s, d.mosaic_cache_size, d.mosaic_pop, d.cached)
               if d.mosaic and not rotated else None)
     mixup = (MixUp(s, d.mixup_cache_size, d.mixup_pop, d.cached, d.mixup_prob, d.mixup_max_tries)
              if d.mixup and not rotated else None)
-    if stage == 2 and not d.stage2:
-        stage = 1                                    # stage-2 ablation off: keep stage 1
     return TrainDataset(build_source(cfg, train=True), s, cfg.seed, stage, mosaic, mixup,
                         tuple(d.resize_ratio), tuple(d.stage2_resize_ratio), tuple(d.hsv_gains),
                         d.flip_prob, rotated)
@@ -253,31 +255,3 @@ def collate(batch: list[dict[str, Any]]) -> tuple[torch.Tensor, list[dict[str, A
     """
     images = torch.stack([b["img"].permute(1, 2, 0) for b in batch]).permute(0, 3, 1, 2)
     return images, [{k: v for k, v in b.items() if k != "img"} for b in batch]
-
-
-class EpochSampler(Sampler[int]):
-    """Shuffled indices, a pure function of (seed, epoch); ``start`` skips items for a resume."""
-
-    def __init__(self, n: int, seed: int = 0, shuffle: bool = True) -> None:
-        self.n, self.seed, self.shuffle = n, seed, shuffle
-        self.epoch, self.start = 0, 0
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
-
-    def __iter__(self):
-        order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(
-            self.seed * 100_003 + self.epoch)) if self.shuffle else torch.arange(self.n))
-        return iter(order[self.start:].tolist())
-
-    def __len__(self) -> int:
-        return self.n - self.start
-
-
-def build_train_loader(cfg: Config, dataset: TrainDataset, batch_size: int | None = None,
-                       sampler: EpochSampler | None = None) -> DataLoader:
-    """Worker-process loader; call ``sampler.set_epoch`` and ``dataset.set_epoch`` each epoch."""
-    return DataLoader(dataset, batch_size=batch_size or cfg.train.batch_size,
-                      sampler=sampler or EpochSampler(len(dataset), cfg.seed),
-                      num_workers=cfg.data.num_workers, collate_fn=collate, drop_last=False,
-                      persistent_workers=False)

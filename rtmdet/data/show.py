@@ -11,8 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..config import Config
-from ..io import atomic_write_bytes
+from rtmdet.config import Config
+from rtmdet.utils.io import atomic_write_bytes
+
 from .loader import build_train_dataset
 
 

@@ -10,13 +10,15 @@ Each image draws from its own ``(seed, split, index)`` random stream, so any sub
 """
 from __future__ import annotations
 
+from multiprocessing import Pool
 from pathlib import Path
 
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
+from tqdm import tqdm
 
-from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from rtmdet.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 # Non-contiguous ids on purpose: the loader's id <-> label mapping must be exercised.
 COCO_CATEGORIES: list[tuple[int, str]] = [
@@ -203,9 +205,7 @@ def write_synth_coco(root: str | Path, n_train: int = 64, n_val: int = 16, seed:
                      size_range: tuple[int, int] = (320, 640), max_objects: int = 20,
                      workers: int = 1, shape: tuple[int, int] | None = None) -> Path:
     """Write ``root/images/{train,val}/*.jpg`` and ``root/annotations/instances_{train,val}.json``."""
-    from multiprocessing import Pool
 
-    from tqdm import tqdm
     root = Path(root)
     categories = [{"id": cid, "name": name, "supercategory": "shape"} for cid, name in COCO_CATEGORIES]
     for split_idx, (split, n) in enumerate([("train", n_train), ("val", n_val)]):
@@ -296,9 +296,7 @@ def _dota_item(args: tuple[int, int, int, tuple[int, int]]) -> tuple[bytes, str]
 def write_synth_dota(root: str | Path, n_train: int = 6, n_val: int = 2, seed: int = 0,
                      size_range: tuple[int, int] = (1500, 3000), workers: int = 2) -> Path:
     """Write ``root/{train,val}/images/P*.png`` and ``root/{train,val}/labelTxt/P*.txt``."""
-    from multiprocessing import Pool
 
-    from tqdm import tqdm
     root = Path(root)
     for split_idx, (split, n) in enumerate([("train", n_train), ("val", n_val)]):
         jobs = [(seed, split_idx, i, tuple(size_range)) for i in range(n)]

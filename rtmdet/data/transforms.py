@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..preprocess import PAD_VALUE
+from .preprocess import PAD_VALUE
 
 Sample = dict[str, Any]
 _PER_INSTANCE = ("boxes", "labels", "quads", "difficult")

@@ -11,7 +11,7 @@ ablation (Fig. 5d):
 - ``"none"``: every level has its own towers.
 
 The 1×1 prediction convs are per level in every mode. The head only maps features to raw
-outputs; priors, decoding, assignment and losses live in ``rtmdet.boxes``/``assigner``/``losses``.
+outputs; priors, decoding, assignment and losses live in ``rtmdet.geometry.boxes``/``assigner``/``losses``.
 """
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..masks import dynamic_param_counts
+from rtmdet.geometry.masks import dynamic_param_counts
+
 from .blocks import ConvBNAct
 from .head import RTMDetHead, ShareMode
 

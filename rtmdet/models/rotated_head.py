@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..rotated import wrap_angle
 from .head import RTMDetHead, ShareMode
 
 
@@ -47,23 +46,3 @@ class RotatedRTMDetHead(RTMDetHead):
             bbox_preds.append((reg.exp() if self.exp_on_reg else reg) * stride)
             angle_preds.append(self.rtm_ang[level](reg_feats[level]))
         return cls_scores, bbox_preds, angle_preds
-
-
-def distance2rbox(points: torch.Tensor, distances: torch.Tensor, angles: torch.Tensor
-                  ) -> torch.Tensor:
-    """Decode ``(..., 2)`` points, ``(..., 4)`` distances and ``(...,)`` or ``(..., 1)`` angles
-    into ``(..., 5)`` rotated boxes.
-
-    The distances are to the sides of the box in its own frame, so the box centre is the point
-    moved by the rotated half-difference of opposite distances. Sizes are not reordered (a
-    prediction need not satisfy w ≥ h); only θ is wrapped into [−π/2, π/2), which leaves the
-    rectangle unchanged. No clipping: rotated boxes may legitimately leave the canvas.
-    """
-    if angles.dim() == distances.dim():
-        angles = angles[..., 0]
-    l, t, r, b = distances.unbind(-1)
-    dx, dy = (r - l) / 2, (b - t) / 2
-    c, s = torch.cos(angles), torch.sin(angles)
-    cx = points[..., 0] + dx * c - dy * s
-    cy = points[..., 1] + dx * s + dy * c
-    return torch.stack([cx, cy, l + r, t + b, wrap_angle(angles)], dim=-1)

@@ -1,19 +1,21 @@
 # Shared helpers: the list of ablations, the scale and the data source. Everything comes from
-# experiments/*.yaml through rtmdet.experiment_{spec,resolve,dvc}, the same modules DVC's params.yaml
+# experiments/*.yaml through rtmdet.pipeline.{spec,resolve,dvc}, the same modules DVC's params.yaml
 # is generated and checked with, so Snakemake and DVC cannot disagree on what an ablation is.
 import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir)))
-from rtmdet.experiment_dvc import load_oneoff  # noqa: E402
-from rtmdet.experiment_resolve import Scale, model_type, resolve, run_spec, seeds_for  # noqa: E402
-from rtmdet.experiment_spec import list_experiments  # noqa: E402
-from rtmdet.report_timing import TIMING_TABLES  # noqa: E402
+# The repository root (workflow.basedir is workflow/, where the Snakefile lives). The package is
+# imported as installed (pip install -e .), like every other user of it.
+ROOT = Path(workflow.basedir).parent
+from rtmdet.pipeline.dvc import load_oneoff  # noqa: E402
+from rtmdet.pipeline.resolve import Scale, model_type, resolve, run_spec, seeds_for  # noqa: E402
+from rtmdet.pipeline.spec import list_experiments  # noqa: E402
+from rtmdet.pipeline.report_timing import TIMING_TABLES  # noqa: E402
 
 # params.yaml's `oneoff` section (`dvc exp run -S ...`) may add one extra variant to an ablation.
-ONEOFF = load_oneoff(Path(workflow.basedir) / "params.yaml")
-EXPERIMENTS = ONEOFF.apply(list_experiments(Path(workflow.basedir) / "experiments"))
+ONEOFF = load_oneoff(ROOT / "params.yaml")
+EXPERIMENTS = ONEOFF.apply(list_experiments(ROOT / "experiments"))
 ABLATIONS = [a for a in EXPERIMENTS if not config["ablations"] or a in config["ablations"]]
 # Timing tables (cache loading time): measured by `rtmdet bench data`, no training; selected by
 # `ablations` like the others.
@@ -23,7 +25,7 @@ if unknown:
     raise ValueError(f"config ablations: unknown {unknown}; have "
                      f"{sorted(EXPERIMENTS) + sorted(TIMING_TABLES)}")
 EXPERIMENT_RE = "|".join(EXPERIMENTS)
-PAPER_DIR = Path(workflow.basedir) / "paper"     # the paper's numbers, whatever the working dir
+PAPER_DIR = ROOT / "paper"     # the paper's numbers, whatever the working dir
 SCALE = Scale.from_dict(config["scale"], config["scales"][config["scale"]])
 BENCH = config["scales"][config["scale"]]["bench"]
 # Cache loading-time table: how many images/samples at this scale, and what pipeline it times.
@@ -57,7 +59,7 @@ def seeds_of(ablation):
 def run_spec_of(wildcards):
     """Base preset + dotted overrides of one run (the rerun trigger of resolve_config): editing a
     variant or the scale re-resolves and retrains exactly the runs it changes; a new config field
-    or default in rtmdet/ retrains nothing (see the rerun policy in the Snakefile)."""
+    or default in rtmdet/ retrains nothing (see the rerun policy in workflow/Snakefile)."""
     return run_spec(EXPERIMENTS[wildcards.ablation], wildcards.variant, int(wildcards.seed), SCALE,
                     DATA_SOURCE)
 

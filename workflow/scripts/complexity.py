@@ -1,14 +1,13 @@
 """Snakemake script: params and FLOPs (OpenMMLab convention, 640x640; 1024x1024 for RTMDet-R,
 the DOTA table's patch size) of every variant of one ablation at paper scale, so each table shows
 ours next to the paper's at any run scale."""
-import sys
 
 import torch
 
-from rtmdet.build import build_model
-from rtmdet.complexity import CONVENTION, complexity
+from rtmdet.models.build import build_model
+from rtmdet.bench.complexity import CONVENTION, complexity
 from rtmdet.config import ModelConfig
-from rtmdet.io import atomic_write_json
+from rtmdet.utils.io import atomic_write_json
 
 snakemake = globals()["snakemake"]  # injected by Snakemake
 torch.set_num_threads(snakemake.threads)

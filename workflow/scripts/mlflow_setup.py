@@ -4,9 +4,9 @@ before the parallel train/eval/bench jobs start logging into them."""
 import json
 import sys
 
-from rtmdet.experiment_spec import load_experiment
-from rtmdet.io import atomic_write_text
-from rtmdet.tracking_store import setup_experiments, tracking_uri
+from rtmdet.engine.tracking_store import setup_experiments, tracking_uri
+from rtmdet.pipeline.spec import load_experiment
+from rtmdet.utils.io import atomic_write_text
 
 snakemake = globals()["snakemake"]  # injected by Snakemake
 with open(snakemake.log[0], "w") as log:

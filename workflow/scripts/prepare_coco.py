@@ -8,8 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from rtmdet.experiment_resolve import DATA_SOURCES
-from rtmdet.io import atomic_write_json
+from rtmdet.pipeline.resolve import DATA_SOURCES
+from rtmdet.utils.io import atomic_write_json
 
 snakemake = globals()["snakemake"]  # injected by Snakemake
 source = snakemake.params.source

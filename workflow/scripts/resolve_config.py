@@ -1,5 +1,5 @@
 """Snakemake script: resolve one run's config from ``params.spec`` (base preset + dotted
-overrides, see rtmdet.experiment_resolve.run_spec), validate it and write it as YAML."""
+overrides, see rtmdet.pipeline.resolve.run_spec), validate it and write it as YAML."""
 import sys
 
 from rtmdet.config import load_config, save_config

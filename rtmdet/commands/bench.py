@@ -1,0 +1,64 @@
+"""``rtmdet bench latency CONFIG ...`` (forward latency in the paper's protocol, JSON) and
+``rtmdet bench data ...`` (cached vs uncached stage-1 data pipeline, JSON)."""
+from __future__ import annotations
+
+import argparse
+
+from rtmdet.bench.data_throughput import add_arguments as data_arguments
+from rtmdet.bench.data_throughput import run as run_data
+from rtmdet.bench.latency import BACKENDS, benchmark
+from rtmdet.models.weights import load_model
+from rtmdet.utils.io import write_or_print_json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    lat = sub.add_parser("latency", help="forward-pass latency (median, p90) as JSON")
+    lat.add_argument("config", help="preset name (rtmdet-s) or YAML config")
+    lat.add_argument("--weights", help="our checkpoint; random weights if omitted (latency "
+                     "does not depend on the values)")
+    lat.add_argument("--backend", choices=BACKENDS, help="default: bench.backend")
+    lat.add_argument("--device", choices=["cpu", "cuda"], help="default: bench.device")
+    lat.add_argument("--fp16", action="store_true", default=None, help="half precision (GPU)")
+    for opt in ("size", "batch", "runs", "warmup", "threads"):
+        lat.add_argument(f"--{opt}", type=int, help=f"default: bench.{opt}")
+    lat.add_argument("--no-fuse", dest="fuse", action="store_false",
+                     help="torch: keep BatchNorm layers (default: folded into the convs)")
+    lat.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                     help="torch: NHWC memory format (default: bench.channels_last, on)")
+    lat.add_argument("--out", help="write the JSON result here (atomically)")
+    lat.add_argument("--work-dir", default="runs/bench", help="ONNX files and TensorRT engines")
+    lat.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
+    lat.add_argument("--mlflow", action="store_true",
+                     help="log the latency into the MLflow run of each --mlflow-run-dir (default: "
+                     "the config's work_dir)")
+    lat.add_argument("--mlflow-run-dir", action="append", default=[], metavar="DIR",
+                     help="run folder whose MLflow run gets the latency (repeatable)")
+    data = sub.add_parser("data", help="stage-1 data pipeline, cached vs uncached Mosaic/MixUp "
+                          "(ms per step, images loaded) as JSON")
+    data_arguments(data)
+    data.add_argument("--out", help="write the JSON result here (atomically)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.bench_command == "data":
+        return run_data(args)
+    model, cfg = load_model(args.config, args.weights, args.override)
+    b = cfg.bench
+    pick = lambda v, d: d if v is None else v  # noqa: E731
+    res = benchmark(model, cfg.name, pick(args.backend, b.backend), pick(args.device, b.device),
+                    pick(args.fp16, b.fp16), pick(args.size, b.size), pick(args.batch, b.batch),
+                    pick(args.runs, b.runs), pick(args.warmup, b.warmup),
+                    pick(args.threads, b.threads), args.work_dir, args.fuse,
+                    pick(args.channels_last, b.channels_last))
+    res["config"] = args.config
+    lat = res["latency"]
+    print(f"{res['model']} {res['backend']}/{res['device']}{' fp16' if res['fp16'] else ''} "
+          f"{res['size']}x{res['size']} bs{res['batch']} threads {res['threads']}: median "
+          f"{lat['median_ms']:.2f} ms, p90 {lat['p90_ms']:.2f} ms ({lat['runs']} runs after "
+          f"{res['warmup']} warm-up)")
+    write_or_print_json(res, args.out, omit=("env", "complexity"))
+    if args.mlflow:
+        from rtmdet.engine.tracking import log_bench
+        log_bench(cfg, res, args.out, args.mlflow_run_dir)
+    return 0

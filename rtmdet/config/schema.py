@@ -1,0 +1,241 @@
+"""The config schema: every section and field, its type and default, in one place.
+
+Loading (presets → YAML base chains → overrides, one-line errors) lives in
+:mod:`rtmdet.config`, which re-exports these classes; import them from there. The schema is
+strict — unknown keys are rejected and nothing is coerced — because ablations are small diffs
+and a typo must fail loudly instead of silently training the baseline.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ConfigError(ValueError):
+    """A config problem, always a single line: ``<source>: <dotted.key>: <what is wrong>``."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+# ----------------------------------------------------------------------------- model
+class BackboneConfig(_Section):
+    deepen_factor: float = 1.0
+    widen_factor: float = 1.0
+    stage_blocks: list[int] = [3, 6, 6, 3]      # un-scaled; 3-9-9-3 in the depth ablation
+    kernel_size: int = 5                         # depthwise kernel of every CSPNeXt block
+    channel_attention: bool = True
+    expand_ratio: float = 0.5
+
+
+class NeckConfig(_Section):
+    out_channels: int = 256                      # also the head's channels
+    num_csp_blocks: int = 3
+    expand_ratio: float = 0.5
+    kernel_size: int = 5
+    widen_factor: float = 1.0                    # neck width relative to the backbone outputs
+
+
+class HeadConfig(_Section):
+    num_classes: int = 80
+    stacked_convs: int = 2
+    share: Literal["none", "conv_bn", "conv"] = "conv"
+    exp_on_reg: bool = True
+    pred_kernel_size: int = 1
+    strides: list[int] = [8, 16, 32]
+    # RTMDet-Ins only (model.type=ins, SPEC §9): prototypes and dynamic mask convs.
+    num_prototypes: int = 8
+    dyconv_channels: int = 8
+    num_dyconvs: int = 3
+    mask_stacked_convs: int = 4
+
+
+class ModelConfig(_Section):
+    type: Literal["det", "ins", "rotated"] = "det"
+    backbone: BackboneConfig = BackboneConfig()
+    neck: NeckConfig = NeckConfig()
+    head: HeadConfig = HeadConfig()
+
+
+# ----------------------------------------------------------------------------- data
+class DataConfig(_Section):
+    format: Literal["coco", "dota"] = "coco"
+    root: str = "data/synth_coco"
+    train_ann: str = "annotations/instances_train.json"
+    val_ann: str = "annotations/instances_val.json"
+    train_images: str = "images/train"
+    val_images: str = "images/val"
+    img_size: int = 640
+    num_workers: int = 2
+    filter_empty: bool = True                    # training skips images without usable boxes
+    min_img_size: int = 32                       # training skips images with a side below this
+    with_masks: bool = False                     # emit instance masks (always on for model.type=ins)
+    on_bad: Literal["skip", "error"] = "skip"    # bad image/annotation: counted skip or error
+    # Stage-1 pipeline (SPEC §7).
+    mosaic: bool = True
+    cached: bool = True
+    mosaic_cache_size: int = 40
+    mosaic_pop: Literal["random", "fifo"] = "random"
+    mixup: bool = True
+    mixup_cache_size: int = 20
+    mixup_pop: Literal["random", "fifo"] = "random"
+    mixup_prob: float = 1.0
+    mixup_max_tries: int = 15
+    resize_ratio: list[float] = [0.1, 2.0]
+    hsv_gains: list[int] = [5, 30, 30]
+    flip_prob: float = 0.5
+    # Stage 2 (last epochs): no Mosaic/MixUp, large-scale jitter of the single image.
+    stage2: bool = True
+    stage2_resize_ratio: list[float] = [0.1, 2.0]
+
+
+# ----------------------------------------------------------------------------- train
+class SimOTAConfig(_Section):
+    """YOLOX's SimOTA (``train.assigner.type: simota``); defaults are YOLOX's."""
+    center_radius: float = 2.5                   # centre region: |prior − gt centre| < r·stride
+    candidate_topk: int = 10                     # IoUs summed for the dynamic k
+    iou_weight: float = 3.0                      # weight of −log IoU
+    cls_weight: float = 1.0                      # weight of BCE(σ(logit), one-hot)
+
+
+class ATSSConfig(_Section):
+    """ATSS (``train.assigner.type: atss``): closest priors per level, IoU ≥ mean + std."""
+    topk: int = 9                                # candidates per pyramid level
+    anchor_scale: float = 8.0                    # square anchor of side anchor_scale·stride
+
+
+class TaskAlignedConfig(_Section):
+    """TOOD's task-aligned assigner without its head (``train.assigner.type: task_aligned``)."""
+    topk: int = 13
+    alpha: float = 1.0                           # t = score^alpha · IoU^beta
+    beta: float = 6.0
+    target: Literal["iou", "alignment"] = "iou"  # soft target: IoU (as DSLA) or TOOD's normalised t
+
+
+class AssignerConfig(_Section):
+    # Which assigner; the fields below ``type`` up to ``max_gts_per_chunk`` configure ``dsla``
+    # (``max_gts_per_chunk`` is shared by all), the sub-sections the alternatives.
+    type: Literal["dsla", "simota", "atss", "task_aligned"] = "dsla"
+    topk: int = 13
+    cls_cost: bool = True
+    soft_label: bool = True
+    reg_weight: float = 3.0
+    log_iou_cost: bool = True                    # False: reg cost (1 - IoU)·reg_weight
+    center_prior: bool = True
+    center_base: float = 10.0
+    center_offset: float = 3.0
+    iou_eps: float = 1e-7
+    max_gts_per_chunk: int = 256
+    simota: SimOTAConfig = SimOTAConfig()
+    atss: ATSSConfig = ATSSConfig()
+    task_aligned: TaskAlignedConfig = TaskAlignedConfig()
+
+
+class LossConfig(_Section):
+    qfl_beta: float = 2.0
+    cls_weight: float = 1.0
+    bbox_weight: float = 2.0
+    giou_eps: float = 1e-6
+    mask_weight: float = 2.0                     # RTMDet-Ins Dice loss (SPEC §9)
+
+
+class TrainConfig(_Section):
+    epochs: int = 300
+    batch_size: int = 32                         # per process
+    base_lr: float = 0.004                       # for ``base_batch_size``; scaled linearly
+    base_batch_size: int = 256
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    betas: list[float] = [0.9, 0.999]
+    momentum: float = 0.9
+    weight_decay: float = 0.05
+    norm_decay: bool = False
+    bias_decay: bool = False
+    scheduler: Literal["flat_cosine", "cosine"] = "flat_cosine"
+    warmup_iters: int = 1000
+    warmup_ratio: float = 1e-5
+    flat_epochs: int = 150                       # cosine starts here
+    min_lr_ratio: float = 0.05
+    stage2_epochs: int = 20                      # last epochs run the stage-2 pipeline
+    ema: bool = True
+    ema_momentum: float = 2e-4
+    ema_warmup: float = 2000.0
+    amp: bool = False
+    grad_clip: float | None = None
+    sync_bn: bool = False
+    checkpoint_interval: int = 10                # epochs
+    checkpoint_iters: int | None = None          # also save last.pt every N iterations
+    log_interval: int = 10                       # iterations between MLflow metric writes
+    max_iters_per_epoch: int | None = None       # smoke runs cut epochs short
+    device: str = "auto"
+    threads: int | None = None                   # torch CPU threads (None: torch's default)
+    channels_last: bool = True                   # NHWC activations: faster convs on CPU and GPU
+    fused_optimizer: bool = True                 # one fused AdamW/SGD kernel, not a per-tensor loop
+    init_from: str | None = None                 # checkpoint whose matching tensors start training
+    assigner: AssignerConfig = AssignerConfig()
+    loss: LossConfig = LossConfig()
+
+
+# ----------------------------------------------------------------------------- eval / bench
+class EvalConfig(_Section):
+    score_thr: float = 0.001
+    nms_pre: int = 30000
+    iou_thr: float = 0.65
+    max_per_img: int = 300
+    batch_size: int = 8
+
+
+class BenchConfig(_Section):
+    backend: Literal["torch", "onnxruntime", "tensorrt"] = "torch"
+    device: Literal["cpu", "cuda"] = "cpu"
+    size: int = 640
+    batch: int = 1
+    fp16: bool = False
+    warmup: int = 10
+    runs: int = 30
+    threads: int = 2
+    channels_last: bool = True                   # torch backend: NHWC (oneDNN's faster layout)
+
+
+class Config(_Section):
+    name: str = "rtmdet-l"
+    seed: int = 0
+    work_dir: str = "runs/default"
+    tags: dict[str, str] = {}                    # ablation / variant labels for MLflow
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    bench: BenchConfig = BenchConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted key → value, e.g. for MLflow params."""
+        return flatten_dict(self.to_dict())
+
+
+def config_hash(cfg: Config, ignore: tuple[str, ...] = ("tags", "work_dir")) -> str:
+    """Hash of what determines a result: the config minus bookkeeping fields (``ignore``). Saved
+    in checkpoints (a resume must use the same config) and in MLflow tags."""
+    d = cfg.to_dict()
+    for key in ignore:
+        d.pop(key, None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def flatten_dict(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping → ``{"dotted.key": value}`` (an empty mapping stays one value): the one
+    flattening behind MLflow params, override origins and ``dvc exp run -S`` overrides."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten_dict(v, key + "."))
+        else:
+            out[key] = v
+    return out

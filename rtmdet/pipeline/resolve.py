@@ -1,0 +1,205 @@
+"""An experiment's variants resolved: into the validated :class:`Config` of each run, and into
+the paper's numbers each is compared with.
+
+Resolution order of one run's config (each layer a plain dotted-override dict, so a run folder's
+``config.yaml`` says exactly what ran)::
+
+    preset (base) → experiment overrides → variant overrides → data source → scale → seed/tags
+
+A *scale* (``config/config.yaml: scales``) shrinks the same DAG to CPU minutes (smoke) or keeps
+the paper's schedule (paper). A scale may override an experiment's shared settings (its schedule)
+but not a key a variant sets: a smoke run must never change what is being ablated.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from typing import Any
+
+from rtmdet.config import PRESETS, Config, ConfigError, load_config
+
+from .spec import ROOT, Experiment, ExperimentError
+
+PAPER_DIR = ROOT / "paper"
+
+# Data sources: what changes in the config when the real COCO set replaces the synthetic one.
+DATA_SOURCES: dict[str, dict[str, Any]] = {
+    "synthetic": {"data.format": "coco", "data.root": "data/synth_coco",
+                  "data.train_ann": "annotations/instances_train.json",
+                  "data.val_ann": "annotations/instances_val.json",
+                  "data.train_images": "images/train", "data.val_images": "images/val",
+                  "model.head.num_classes": 8},
+    "coco": {"data.format": "coco", "data.root": "data/coco",
+             "data.train_ann": "annotations/instances_train2017.json",
+             "data.val_ann": "annotations/instances_val2017.json",
+             "data.train_images": "train2017", "data.val_images": "val2017",
+             "model.head.num_classes": 80},
+}
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big the runs are. ``width_mult`` scales backbone width and neck channels together so
+    relative differences between variants (sizes, backbone/neck split) survive the shrink."""
+    name: str
+    num_seeds: int = 1
+    width_mult: float = 1.0
+    overrides: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @classmethod
+    def from_dict(cls, name: str, d: dict[str, Any]) -> "Scale":
+        return cls(name=name, num_seeds=int(d.get("num_seeds", 1)),
+                   width_mult=float(d.get("width_mult", 1.0)),
+                   overrides=dict(d.get("overrides") or {}), description=d.get("description", ""))
+
+
+PAPER_SCALE = Scale("paper", num_seeds=3)
+
+
+# ----------------------------------------------------------------------------- resolving
+def _scaled_width(cfg: Config, mult: float) -> dict[str, Any]:
+    if mult == 1.0:
+        return {}
+    return {"model.backbone.widen_factor": round(cfg.model.backbone.widen_factor * mult, 6),
+            "model.neck.out_channels": max(8, int(round(cfg.model.neck.out_channels * mult)))}
+
+
+def layers(exp: Experiment, variant: str, scale: Scale = PAPER_SCALE,
+           data_source: str = "synthetic") -> list[tuple[str, dict[str, Any]]]:
+    """The override layers of one run, in order, each named for error messages."""
+    if variant not in exp.variants:
+        raise ExperimentError(f"{exp.path}: variants.{variant}: no such variant "
+                              f"(have {', '.join(exp.variants)})")
+    if data_source not in DATA_SOURCES:
+        raise ExperimentError(f"data source {data_source!r}: expected one of {list(DATA_SOURCES)}")
+    clash = sorted(set(exp.variants[variant].overrides) & set(scale.overrides))
+    # RTMDet-R presets already point at the DOTA patches (data/dota_split/<mode>, 15 classes);
+    # the COCO-vs-synthetic choice does not apply to them.
+    data = {} if model_type(exp, variant) == "rotated" else DATA_SOURCES[data_source]
+    if clash:
+        raise ExperimentError(f"{exp.path}: variants.{variant}: {clash[0]}: also set by scale "
+                              f"{scale.name!r}; a scale may not change what is ablated")
+    return [(f"{exp.path}: overrides", exp.overrides),
+            (f"{exp.path}: variants.{variant}", exp.variants[variant].overrides),
+            (f"data source {data_source}", data),
+            (f"scale {scale.name}", scale.overrides)]
+
+
+def run_spec(exp: Experiment, variant: str, seed: int = 0, scale: Scale = PAPER_SCALE,
+             data_source: str = "synthetic", work_dir: str | None = None) -> dict[str, Any]:
+    """``{"base": preset, "overrides": {dotted: value}}`` of one run: what the experiment files
+    and the scale *say*, without the schema's defaults. This, not the fully resolved config, is
+    Snakemake's rerun trigger: adding a config field (or changing a default in rtmdet/) must not
+    retrain every run, the same policy as for any other code edit."""
+    chain = layers(exp, variant, scale, data_source)
+    base = exp.variants[variant].base or exp.base
+    cfg: Config | str = base
+    merged: dict[str, Any] = {}
+    for name, overrides in chain:
+        try:
+            cfg = load_config(cfg, overrides)
+        except ConfigError as e:
+            raise ExperimentError(f"{name}: {str(e).split(': ', 1)[-1]}") from None
+        merged.update(overrides)
+    assert isinstance(cfg, Config)
+    merged.update(_scaled_width(cfg, scale.width_mult))
+    merged.update({"seed": seed, "name": f"{exp.name}/{variant}",
+                   "tags": {"ablation": exp.name, "variant": variant, "scale": scale.name,
+                            "test_setting": exp.test_setting, "data": data_source},
+                   "work_dir": work_dir or f"runs/{exp.name}/{variant}/seed{seed}"})
+    return {"base": base, "overrides": merged}
+
+
+def resolve(exp: Experiment, variant: str, seed: int = 0, scale: Scale = PAPER_SCALE,
+            data_source: str = "synthetic", work_dir: str | None = None) -> Config:
+    """The validated config of one (variant, seed) run at ``scale``."""
+    spec = run_spec(exp, variant, seed, scale, data_source, work_dir)
+    return load_config(spec["base"], spec["overrides"])
+
+
+def model_type(exp: Experiment, variant: str) -> str:
+    """det / ins / rotated: decides the data a run needs and how it is scored."""
+    base = exp.variants[variant].base or exp.base
+    return str(PRESETS[base].get("model", {}).get("type", "det"))
+
+
+def metric_name(exp: Experiment) -> str:
+    """What the table's AP column is (every variant of a table is scored the same way)."""
+    if model_type(exp, exp.baseline) == "rotated":
+        return "DOTA VOC07 11-point mAP at rotated IoU 0.5 (×100)"
+    return "COCO box AP (×100)"
+
+
+def seeds_for(exp: Experiment, scale: Scale) -> list[int]:
+    return exp.seeds[:max(1, scale.num_seeds)]
+
+
+def validate(exp: Experiment, scales: list[Scale] | None = None) -> dict[str, list[Config]]:
+    """Resolve every variant at every scale (and check the paper rows it names exist)."""
+    out: dict[str, list[Config]] = {}
+    for v in exp.variants:
+        out[v] = [resolve(exp, v, 0, s) for s in (scales or [PAPER_SCALE])]
+    paper_values(exp)
+    return out
+
+
+# ----------------------------------------------------------------------------- paper numbers
+def _read_csv(name: str) -> list[dict[str, str]]:
+    path = PAPER_DIR / name
+    if not path.exists():
+        raise ExperimentError(f"paper/{name}: file not found")
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _find_row(rows: list[dict[str, str]], match: str | None, key: str | dict[str, str],
+              where: str) -> dict[str, str]:
+    want = key if isinstance(key, dict) else {match or "": key}
+    hits = [r for r in rows if all(r.get(c, "").strip() == str(v) for c, v in want.items())]
+    if len(hits) != 1:
+        raise ExperimentError(f"{where}: paper_row {key!r} matches {len(hits)} rows, expected 1")
+    return hits[0]
+
+
+def _cell(row: dict[str, str], column: str) -> float | str:
+    """A number, or the CSV's own words ('not found') — never a guess."""
+    raw = row.get(column, "").strip()
+    try:
+        return float(raw)
+    except ValueError:
+        return raw or "not found"
+
+
+def paper_values(exp: Experiment) -> dict[str, dict[str, Any]]:
+    """Per variant: the paper's AP/params/FLOPs/latency cells plus the row's confidence.
+    Variants without a paper row get ``{}`` (shown as 'no paper row')."""
+    if exp.paper is None:
+        return {v: {} for v in exp.variants}
+    rows = _read_csv(exp.paper.csv)
+    out: dict[str, dict[str, Any]] = {}
+    for name, v in exp.variants.items():
+        if v.paper_row is None:
+            out[name] = {}
+            continue
+        row = _find_row(rows, exp.paper.match, v.paper_row, f"{exp.path}: variants.{name}")
+        cells: dict[str, Any] = {k: _cell(row, c) for k, c in exp.paper.columns.items()}
+        cells["confidence"] = row.get("confidence", "")
+        cells["source"] = row.get("source", "")
+        out[name] = cells
+    return out
+
+
+def paper_only_rows(exp: Experiment) -> list[dict[str, Any]]:
+    """Paper rows we do not run (e.g. a YOLOX baseline): the row's numbers plus our reason."""
+    if exp.paper is None:
+        return []
+    rows = _read_csv(exp.paper.csv)
+    out = []
+    for i, item in enumerate(exp.paper_only):
+        row = _find_row(rows, exp.paper.match, item["paper_row"], f"{exp.path}: paper_only[{i}]")
+        out.append({"label": item.get("label", str(item["paper_row"])),
+                    "reason": item.get("reason", "not run"),
+                    **{k: _cell(row, c) for k, c in exp.paper.columns.items()},
+                    "confidence": row.get("confidence", "")})
+    return out

@@ -1,0 +1,97 @@
+"""Atomic file output: write to a temp file in the same folder, then ``os.replace``.
+
+A job killed mid-write (Snakemake timeout, SLURM pre-emption, Ctrl-C) must never leave a
+truncated checkpoint or JSON that a later rule would happily read.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, IO
+
+import torch
+
+
+def _atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    return _atomic(path, lambda f: f.write(data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_or_print_json(obj: dict[str, Any], out: str | Path | None,
+                        omit: tuple[str, ...] = ()) -> None:
+    """The CLI convention for result dicts: written whole (atomically) to ``out`` when given,
+    otherwise printed as one JSON line without the bulky ``omit`` keys (env, raw timings…)."""
+    if out:
+        atomic_write_json(out, obj)
+        print(f"wrote {out}")
+    else:
+        print(json.dumps({k: v for k, v in obj.items() if k not in omit}))
+
+
+def csv_text(rows: list[dict[str, Any]], fields: list[str] | tuple[str, ...]) -> str:
+    """CSV text with a header row, ``\n`` line ends and ``None`` as an empty cell: every table
+    and metrics file we write goes through here."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: "" if r.get(k) is None else r[k] for k in fields})
+    return buf.getvalue()
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend. Imported on first use (lazy: ~0.5 s that
+    only the commands drawing figures should pay, and no display is ever needed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def atomic_save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Render a matplotlib figure to PNG atomically and close it."""
+    plt = pyplot()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_torch_save(path: str | Path, obj: Any) -> Path:
+    return _atomic(path, lambda f: torch.save(obj, f))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load one of our checkpoints; ``weights_only`` so a checkpoint can never execute code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint not found: {path}") from None
