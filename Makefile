@@ -7,7 +7,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 
-.PHONY: setup test lint tables clean-venv
+.PHONY: setup test lint tables reference clean-venv
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ tables: setup
 
 lint: setup
 	$(VENV)/bin/lint-imports
+
+# Regenerate tests/reference/ from the official mmdetection 3.3.0 / mmrotate 1.x, installed in a
+# venv of its own outside the repo (../oracle, or $$RTMDET_ORACLE) when missing.
+reference:
+	$(PYTHON) tests/reference/make_reference.py
 
 clean-venv:
 	rm -rf $(VENV)

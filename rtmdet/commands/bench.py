@@ -1,5 +1,7 @@
-"""``rtmdet bench latency CONFIG ...`` (forward latency in the paper's protocol, JSON) and
-``rtmdet bench data ...`` (cached vs uncached stage-1 data pipeline, JSON)."""
+"""``rtmdet bench latency CONFIG ...`` (forward latency in the paper's protocol, JSON),
+``rtmdet bench data ...`` (cached vs uncached stage-1 data pipeline, JSON) and
+``rtmdet bench paper-latency EXPERIMENTS ...`` (every distinct paper-scale architecture of the
+tables, compared pairs timed ABBA, JSON)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +9,10 @@ import argparse
 from rtmdet.bench.data_throughput import add_arguments as data_arguments
 from rtmdet.bench.data_throughput import run as run_data
 from rtmdet.bench.latency import BACKENDS, benchmark
+from rtmdet.bench.paper_latency import SIZE, measure
 from rtmdet.models.weights import load_model
+from rtmdet.pipeline.latency_plan import architectures, comparisons
+from rtmdet.pipeline.spec import load_experiment
 from rtmdet.utils.io import write_or_print_json
 
 
@@ -38,11 +43,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "(ms per step, images loaded) as JSON")
     data_arguments(data)
     data.add_argument("--out", help="write the JSON result here (atomically)")
+    pl = sub.add_parser("paper-latency", help="latency of each distinct paper-scale architecture "
+                        "of the tables (640x640, bs 1, untrained), compared pairs timed ABBA")
+    pl.add_argument("experiments", nargs="+", help="experiments/<name>.yaml (tables without a "
+                    "latency claim are skipped)")
+    pl.add_argument("--rounds", type=int, default=5, help="ABBA rounds (default 5, at least 2)")
+    pl.add_argument("--warmup", type=int, default=1, help="untimed calls per architecture")
+    pl.add_argument("--threads", type=int, default=1)
+    pl.add_argument("--backend", default="onnxruntime", choices=BACKENDS)
+    pl.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    pl.add_argument("--size", type=int, default=SIZE)
+    pl.add_argument("--work-dir", default="runs/paper_latency/onnx", help="ONNX files")
+    pl.add_argument("--list", action="store_true", help="only list architectures and pairs")
+    pl.add_argument("--out", help="write the JSON result here (atomically)")
+
+
+def run_paper_latency(args: argparse.Namespace) -> int:
+    exps = [load_experiment(e) for e in args.experiments]
+    archs = architectures(exps)
+    pairs = comparisons(exps, archs)
+    if args.list:
+        for a in archs.values():
+            print(a.key, " ".join("/".join(u) for u in a.uses))
+        print(f"{len(archs)} distinct paper-scale architecture(s), {len(pairs)} pair(s)")
+        return 0
+    if args.rounds < 2:
+        print("error: --rounds must be at least 2 (the interval is over rounds)")
+        return 2
+    res = measure(archs, pairs, args.rounds, args.warmup, args.threads, args.backend,
+                  args.device, args.work_dir, args.size)
+    print(f"{len(archs)} architectures, {len(pairs)} pairs, {args.rounds} ABBA rounds: setup "
+          f"{res['setup_s']:.0f} s, timing {res['timing_s']:.0f} s")
+    write_or_print_json(res, args.out, omit=("env",))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     if args.bench_command == "data":
         return run_data(args)
+    if args.bench_command == "paper-latency":
+        return run_paper_latency(args)
     model, cfg = load_model(args.config, args.weights, args.override)
     b = cfg.bench
     pick = lambda v, d: d if v is None else v  # noqa: E731

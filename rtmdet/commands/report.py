@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from rtmdet.pipeline.dvc import load_oneoff
 from rtmdet.pipeline.report import DATA_NOTES, link_mlflow, write_index, write_table
+from rtmdet.pipeline.report_stats import SeedCollisionError
 from rtmdet.pipeline.report_timing import TIMING_TABLES, write_timing_table
 from rtmdet.pipeline.spec import load_experiment
 
@@ -24,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--mlflow", action="store_true", help="nest the runs under a parent run")
     t.add_argument("--oneoff", default=None, metavar="PARAMS_YAML",
                    help="add the one-off variant of this params.yaml (dvc exp run -S oneoff...)")
+    t.add_argument("--paper-latency", default=None, metavar="JSON",
+                   help="`rtmdet bench paper-latency` result: latency ratios at paper scale")
     m = sub.add_parser("timing", help="a timing table (md/csv/json) from `rtmdet bench data`")
     m.add_argument("name", choices=list(TIMING_TABLES))
     m.add_argument("--timing", required=True, help="the `rtmdet bench data` JSON")
@@ -41,9 +45,16 @@ def run(args: argparse.Namespace) -> int:
         exp = load_experiment(args.experiment)
         if args.oneoff:
             exp = load_oneoff(args.oneoff).apply({exp.name: exp})[exp.name]
-        summary = write_table(exp, Path(args.runs), out, args.scale, args.scale_note, args.data)
-        print(f"wrote {out}/tables/{exp.name}.{{md,csv,json}} and figures "
-              f"(direction agrees {summary['direction_agrees']}/{summary['direction_checked']})")
+        try:
+            summary = write_table(exp, Path(args.runs), out, args.scale, args.scale_note,
+                                  args.data, args.paper_latency)
+        except SeedCollisionError as e:     # the report step must fail, loudly, in one line
+            print(f"error: {e}", file=sys.stderr)
+            return 3
+        v = summary["evidence"]["verdicts"]
+        print(f"wrote {out}/tables/{exp.name}.{{md,csv,json}}, {out}/metrics/{exp.name}.json and "
+              f"figures (agrees {v['agrees']}, contradicts {v['contradicts']}, "
+              f"unresolved {v['unresolved']})")
         if args.mlflow:
             print(f"mlflow parent run {link_mlflow(exp, summary, out / 'tables' / f'{exp.name}.md')}")
     elif args.report_command == "timing":

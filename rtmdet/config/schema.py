@@ -30,6 +30,7 @@ class BackboneConfig(_Section):
     kernel_size: int = 5                         # depthwise kernel of every CSPNeXt block
     channel_attention: bool = True
     expand_ratio: float = 0.5
+    init: Literal["cspnext_default", "conv_module"] = "cspnext_default"  # rtmdet.models.init
 
 
 class NeckConfig(_Section):
@@ -174,7 +175,7 @@ class TrainConfig(_Section):
     threads: int | None = None                   # torch CPU threads (None: torch's default)
     channels_last: bool = True                   # NHWC activations: faster convs on CPU and GPU
     fused_optimizer: bool = True                 # one fused AdamW/SGD kernel, not a per-tensor loop
-    init_from: str | None = None                 # checkpoint whose matching tensors start training
+    init_from: str | None = None                 # detector or backbone-only checkpoint
     assigner: AssignerConfig = AssignerConfig()
     loss: LossConfig = LossConfig()
 

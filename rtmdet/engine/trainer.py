@@ -26,7 +26,7 @@ from rtmdet.data.preprocess import normalize
 from rtmdet.data.stages import stage_for_epoch
 from rtmdet.losses.build import build_criterion
 from rtmdet.models.build import build_model
-from rtmdet.models.weights import load_init_from
+from rtmdet.models.pretrained import load_init_from
 from rtmdet.utils.io import atomic_save_figure, atomic_torch_save, atomic_write_text, csv_text, load_checkpoint, pyplot
 
 from . import distributed as D
@@ -96,7 +96,9 @@ class Trainer:
     def _init_from(model: nn.Module, path: str) -> None:
         """Start from another checkpoint (ours or official mmdet, EMA weights preferred): every
         tensor whose name and shape match is copied — e.g. RTMDet-R from a COCO RTMDet, whose
-        angle conv and 15-class classifier then start fresh (SPEC §10)."""
+        angle conv and 15-class classifier then start fresh (SPEC §10). A backbone-only
+        checkpoint (the official CSPNeXt ImageNet classifiers, see
+        :mod:`rtmdet.models.pretrained`) fills the backbone only."""
         report = load_init_from(model, path)
         log.info("init_from %s: %d tensors loaded, %d new (%s), %d unused", path,
                  len(report["loaded"]), len(report["new"]), ", ".join(report["new"][:6]),

@@ -18,6 +18,14 @@ from .rotated_head import RotatedRTMDetHead
 
 
 def build_model_from_config(mcfg: ModelConfig) -> RTMDet:
+    """The model of ``mcfg``, initialised as the official code initialises it
+    (:mod:`rtmdet.models.init`)."""
+    model = _construct(mcfg)
+    model.init_weights(mcfg.backbone.init)
+    return model
+
+
+def _construct(mcfg: ModelConfig) -> RTMDet:
     b, n, h = mcfg.backbone, mcfg.neck, mcfg.head
     if mcfg.type not in ("det", "ins", "rotated"):
         raise NotImplementedError(f"model.type={mcfg.type!r} is not implemented yet")
@@ -42,7 +50,8 @@ def build_model_from_config(mcfg: ModelConfig) -> RTMDet:
 def build_model(source: str | Path | Config | ModelConfig, overrides: list[str] | None = None
                 ) -> nn.Module:
     """Build from a preset name (``"rtmdet-s"``), a YAML path, a :class:`Config` or a
-    :class:`ModelConfig`. Weights are randomly initialised (head init as in SPEC §4)."""
+    :class:`ModelConfig`. Weights are randomly initialised as the official code does
+    (:mod:`rtmdet.models.init`)."""
     if isinstance(source, ModelConfig):
         return build_model_from_config(source)
     return build_model_from_config(load_config(source, overrides).model)

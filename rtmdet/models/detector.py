@@ -7,6 +7,7 @@ from torch import nn
 from .cspnext import CSPNeXt
 from .fuse import fast_inference_model
 from .head import RTMDetHead
+from .init import init_official
 from .pafpn import CSPNeXtPAFPN
 from .postprocess import postprocess
 
@@ -21,6 +22,10 @@ class RTMDet(nn.Module):
         self.backbone = backbone
         self.neck = neck
         self.head = head
+
+    def init_weights(self, backbone_init: str = "cspnext_default") -> None:
+        """The official initialisation; every rule and its reason: :mod:`rtmdet.models.init`."""
+        init_official(self, backbone_init)
 
     @property
     def strides(self) -> tuple[int, ...]:

@@ -167,13 +167,6 @@ def init_from_detector(model: nn.Module, state_dict: dict[str, Any]) -> dict[str
             "unused": sorted(unused)}
 
 
-def load_init_from(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
-    """``train.init_from``: the EMA weights of checkpoint ``path`` (else its weights; ours or
-    official) copied into ``model`` by :func:`init_from_detector`."""
-    ckpt = load_checkpoint(path)
-    return init_from_detector(model, ckpt.get("ema_state_dict") or ckpt.get("state_dict", ckpt))
-
-
 @torch.no_grad()
 def calibrate_bn(model: nn.Module, size: int = 320, batch: int = 2, seed: int = 0) -> nn.Module:
     """Set every BatchNorm's running statistics to those of random input.

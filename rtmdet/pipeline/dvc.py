@@ -110,6 +110,8 @@ PARAMS_HEADER = """\
 #       -S '+oneoff.overrides.model.backbone.kernel_size=9' -S '+oneoff.overrides.model.neck.kernel_size=9'
 #   (or -S "oneoff.set=['model.backbone.kernel_size=9','model.neck.kernel_size=9']")
 """
+PLOT_AP = "workflow/dvc_plots/variants_ci.json"        # vega-lite templates (x categorical)
+PLOT_DELTA = "workflow/dvc_plots/delta_ci.json"
 DVC_HEADER = """\
 # Generated from experiments/*.yaml by `python -m rtmdet.pipeline dvc` (checked by
 # tests/pipeline/test_experiments.py): one stage per ablation table (and per timing table, e.g. the
@@ -132,7 +134,10 @@ def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
     so Snakemake stays the only scheduler), one per timing table and the index. Code (rtmdet/,
     workflow/) is a dep: DVC then asks Snakemake, whose own rerun policy decides what really needs recomputing.
     Reports are ``cache: false`` outs: versioned in git (readable on the forge), hashed by DVC;
-    the generated data is cached by DVC and ignored by git."""
+    the generated data is cached by DVC and ignored by git. Metrics are the flat numeric
+    ``reports/metrics/<table>.json`` (``dvc metrics show`` prints ``kernel_size.k5.AP_mean``);
+    plots are the table CSVs drawn over variants (x categorical) by the templates in
+    ``workflow/dvc_plots/`` (AP with its interval per stage, the paired Δ in :func:`dvc_plots`)."""
     smk = "snakemake --profile workflow/profiles/${profile}"
     code = ["rtmdet", "workflow", "config/config.yaml"]      # workflow/ holds the Snakefile
     stages: dict[str, Any] = {"prepare_coco": {
@@ -151,15 +156,18 @@ def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
             "outs": [{o: {"persist": True}} for o in ("data/dota_split", "data/synth_dota")]}
     for name in experiments:
         data = "data/dota_split" if name in rotated else "data/prepared/coco.json"
-        figs = [f"reports/figures/{name}{s}.png" for s in ("", "_loss", "_pr")]
+        figs = [f"reports/figures/{name}{s}.png"
+                for s in ("", "_loss", "_pr", "_forest", "_ap_curve")]
         stages[f"table_{name}"] = {
             "cmd": f"{smk} reports/tables/{name}.md",
             "deps": [f"experiments/{name}.yaml", *code, data],
             "params": ["profile", "oneoff", f"ablations.{name}"],
-            "outs": [{o: {"cache": False}} for o in (f"reports/tables/{name}.md", *figs)],
-            "metrics": [{f"reports/tables/{name}.json": {"cache": False}}],
-            "plots": [{f"reports/tables/{name}.csv": {"cache": False, "x": "variant",
-                                                       "y": "ours_AP_mean"}}]}
+            "outs": [{o: {"cache": False}} for o in (f"reports/tables/{name}.md",
+                                                     f"reports/tables/{name}.json", *figs)],
+            "metrics": [{f"reports/metrics/{name}.json": {"cache": False}}],
+            "plots": [{f"reports/tables/{name}.csv": {
+                "cache": False, "x": "variant", "y": "ours_AP_mean", "template": PLOT_AP,
+                "title": f"{name}: AP per variant (mean, 95 % CI)"}}]}
     for name, paper_csv in TIMING_TABLES.items():   # timings (rtmdet bench data), no training
         stages[f"table_{name}"] = {
             "cmd": f"{smk} reports/tables/{name}.md",
@@ -171,12 +179,24 @@ def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
     stages["index"] = {
         "cmd": f"{smk} reports/README.md",
         "deps": ["rtmdet/pipeline/report.py", "rtmdet/pipeline/report_figures.py",
-                 "rtmdet/pipeline/report_timing.py",
+                 "rtmdet/pipeline/report_timing.py", "rtmdet/pipeline/report_verdicts.py",
+                 "rtmdet/pipeline/report_evidence.py", "rtmdet/pipeline/report_stats.py",
                  *[f"reports/tables/{n}.json" for n in [*experiments, *TIMING_TABLES]]],
         "params": ["profile"],
         "outs": [{o: {"cache": False}}
-                 for o in ("reports/README.md", "reports/figures/speed_accuracy.png")]}
-    return {"stages": stages}
+                 for o in ("reports/README.md", "reports/figures/speed_accuracy.png")],
+        "metrics": [{"reports/metrics/overall.json": {"cache": False}}]}
+    return {"stages": stages, "plots": dvc_plots(experiments)}
+
+
+def dvc_plots(experiments: dict[str, Experiment]) -> list[dict[str, Any]]:
+    """Top-level plots: each table's paired Δ per variant with its interval and the paper's Δ
+    (the stage-level plot of the same CSV draws the AP)."""
+    return [{f"{name}_delta": {"template": PLOT_DELTA, "x": "variant",
+                               "y": {f"reports/tables/{name}.csv": "ours_delta"},
+                               "title": f"{name}: paired delta vs reference (95 % CI), "
+                                        f"paper delta red"}}
+            for name in experiments]
 
 
 def params_yaml(experiments: dict[str, Experiment]) -> str:

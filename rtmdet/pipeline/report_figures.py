@@ -15,16 +15,25 @@ def _num(x: Any) -> float | None:
     return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
+def ci_err(rows: list[dict[str, Any]], mean: str = "ours_AP_mean",
+           key: str = "ours_AP") -> list[list[float]]:
+    """matplotlib's asymmetric error bars from each row's 95 % interval (0 where n < 2)."""
+    def half(r: dict[str, Any], side: str) -> float:
+        bound = r.get(f"{key}_ci_{side}")
+        return 0.0 if bound is None else abs(bound - r[mean])
+    return [[half(r, "low") for r in rows], [half(r, "high") for r in rows]]
+
+
 def plot_table(exp: Experiment, rows: list[dict[str, Any]], path: Path, scale: str) -> None:
-    """Left: our AP per variant (mean ± std) with the paper's AP on a second axis. Right: AP vs our
-    latency (the speed-accuracy view of the ablation)."""
+    """Left: our AP per variant (mean, 95 % interval) with the paper's AP on a second axis.
+    Right: AP vs our latency (the speed-accuracy view of the ablation)."""
     plt = pyplot()
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     x = range(len(rows))
     ours = [r["ours_AP_mean"] or 0.0 for r in rows]
-    a.bar(x, ours, yerr=[r["ours_AP_std"] or 0.0 for r in rows], color="tab:blue", alpha=.7,
-          label=f"ours ({scale})")
+    a.bar(x, ours, yerr=ci_err([{**r, "ours_AP_mean": m} for r, m in zip(rows, ours)]),
+          color="tab:blue", alpha=.7, label=f"ours ({scale}), 95 % CI")
     a.set_xticks(list(x), [r["variant"] for r in rows], rotation=30, ha="right")
     a.set_ylabel("ours AP")
     a2 = a.twinx()
@@ -71,12 +80,22 @@ def plot_speed_accuracy(summary: dict[str, Any], path: Path) -> None:
     for x, y, n in pts:
         a.annotate(n, (x, y), fontsize=8)
     a.set(xlabel="latency, ms (RTX 3090, TensorRT FP16)", ylabel="COCO AP", title="paper")
-    ours = [(r["ours_latency_ms"], r["ours_AP_mean"], r["variant"]) for r in rows
-            if r["ours_latency_ms"] is not None and r["ours_AP_mean"] is not None]
-    b.plot([p[0] for p in ours], [p[1] for p in ours], "o-", color="tab:blue")
-    for x, y, n in ours:
-        b.annotate(n, (x, y), fontsize=8)
+    # x: the paper-scale latency when measured (rtmdet bench paper-latency), else the run's
+    paper_scale = any(r.get("paper_scale_ms") is not None for r in rows)
+    lat = "paper_scale_ms" if paper_scale else "ours_latency_ms"
+    done = [r for r in rows if r.get(lat) is not None and r["ours_AP_mean"] is not None]
+    b.errorbar([r[lat] for r in done], [r["ours_AP_mean"] for r in done],
+               yerr=ci_err(done) if done else None,
+               xerr=ci_err(done, lat, "paper_scale_ms") if done and paper_scale else None,
+               fmt="o-", color="tab:blue", capsize=3,
+               label="ours: mean AP, 95 % CI over seeds" + (" / rounds" if paper_scale else ""))
+    for r in done:
+        b.annotate(r["variant"], (r[lat], r["ours_AP_mean"]), fontsize=8)
+    if done:
+        b.legend(fontsize=7)
     backend = next((r["latency_backend"] for r in rows if r["latency_backend"] != "—"), "")
+    if paper_scale:
+        backend = "paper-scale architecture, 640 px, CPU: see the table"
     b.set(xlabel=f"latency, ms ({backend})", ylabel="AP",
           title=f"ours ({summary['scale']} scale, {summary['data'].split(' (')[0]})")
     fig.suptitle("Speed vs accuracy of RTMDet tiny…x")

@@ -1,9 +1,10 @@
 """The rows of an ablation table: our runs (AP per seed, latency, complexity) next to the
-paper's numbers, with the *direction check*.
+paper's numbers, with the *verdict*.
 
-The direction check asks whether a variant moved AP the same way relative to its reference as in
-the paper; it is the table's point at any scale, so it is computed here once, and
-:mod:`rtmdet.pipeline.report` only renders and writes what these rows say.
+The verdict asks whether a variant's paired Δ to its reference (seed k vs seed k, with a 95 %
+interval) supports the paper's Δ (:mod:`rtmdet.pipeline.report_evidence`); it is the table's
+point at any scale, so it is computed here once, and :mod:`rtmdet.pipeline.report` only renders
+and writes what these rows say.
 """
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .report_evidence import row_evidence, seed_of
 from .resolve import paper_values
 from .spec import Experiment
-
-TIE = 0.05          # AP points: a smaller difference is reported as '='
 
 
 def has_masks(exp: Experiment) -> bool:
@@ -33,23 +33,20 @@ def _num(x: Any) -> float | None:
     return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
-def _sign(d: float | None) -> str:
-    if d is None:
-        return "n/a"
-    return "=" if abs(d) < TIE else ("↑" if d > 0 else "↓")
-
-
 def collect(exp: Experiment, runs: Path) -> dict[str, dict[str, Any]]:
     """Per variant: AP of each seed (COCO AP × 100, the paper's unit), latency, complexity."""
     cx_path = runs / "complexity.json"
     cx = json.loads(cx_path.read_text())["variants"] if cx_path.exists() else {}
     out: dict[str, dict[str, Any]] = {}
     for name in exp.variants:
-        aps, mask_aps, settings = [], [], set()
-        for ev in sorted((runs / name).glob("seed*/eval.json")):
+        aps, mask_aps, settings, by_seed, raw = [], [], set(), {}, {}
+        for ev in sorted((runs / name).glob("seed*/eval.json"), key=lambda p: seed_of(p.parent)):
             r = json.loads(ev.read_text())
             m = r["metrics"]        # COCO: AP; DOTA: mAP (VOC07 at rotated IoU 0.5)
             aps.append(100.0 * float(m["AP"] if "AP" in m else m["mAP"]))
+            by_seed[seed_of(ev.parent)] = aps[-1]
+            raw[seed_of(ev.parent)] = {**m, **{f"segm_{k}": v
+                                               for k, v in r.get("segm_metrics", {}).items()}}
             if "segm_metrics" in r:
                 mask_aps.append(100.0 * float(r["segm_metrics"]["AP"]))
             settings.add(r.get("setting", "?"))
@@ -57,14 +54,15 @@ def collect(exp: Experiment, runs: Path) -> dict[str, dict[str, Any]]:
         bench = json.loads(bench_path.read_text()) if bench_path.exists() else None
         c = cx.get(name)
         out[name] = {"aps": aps, "mask_aps": mask_aps, "settings": settings, "bench": bench,
+                     "ap_by_seed": by_seed, "metrics_by_seed": raw,
                      "params_M": c["params"]["total"] / 1e6 if c else None,
                      "flops_G": c["flops"]["total"] / 1e9 if c else None}
     return out
 
 
 def build_rows(exp: Experiment, runs: Path) -> list[dict[str, Any]]:
-    """One flat row per variant (the CSV/JSON columns): paper vs ours, Δ and direction, so the
-    markdown, CSV, JSON and figures all show the same numbers."""
+    """One flat row per variant (the CSV/JSON columns): paper vs ours, intervals, paired Δ and
+    verdict, so the markdown, CSV, JSON and figures all show the same numbers."""
     paper, ours = paper_values(exp), collect(exp, runs)
     mean = {v: _mean_std(o["aps"])[0] if o["aps"] else None for v, o in ours.items()}
     rows = []
@@ -72,23 +70,15 @@ def build_rows(exp: Experiment, runs: Path) -> list[dict[str, Any]]:
         o, p = ours[name], paper[name]
         ref = v.compare_to or exp.baseline
         p_ap, p_ref = _num(p.get("AP")), _num(paper[ref].get("AP"))
-        o_ap, o_ref = mean[name], mean[ref]
-        is_ref = name == ref
-        p_dir = "ref" if is_ref else _sign(p_ap - p_ref if None not in (p_ap, p_ref) else None)
-        o_dir = "ref" if is_ref else _sign(o_ap - o_ref if None not in (o_ap, o_ref) else None)
-        if is_ref:
-            direction = "reference"
-        elif "n/a" in (p_dir, o_dir):
-            direction = "n/a"
-        else:
-            direction = "agrees" if p_dir == o_dir else "differs"
+        o_ap = mean[name]
         b = o["bench"]
         row = {
             "variant": name, "label": v.label,
             "paper_AP": p.get("AP", "no paper row") if p else "no paper row",
             "ours_AP_mean": o_ap, "ours_AP_std": _mean_std(o["aps"])[1] if o["aps"] else None,
             "seeds": len(o["aps"]), "delta_AP": o_ap - p_ap if None not in (o_ap, p_ap) else None,
-            "reference": ref, "paper_dir": p_dir, "ours_dir": o_dir, "direction": direction,
+            "reference": ref,
+            **row_evidence(name, ref, ours, p_ap, p_ref, exp.equivalence_margin),
             "paper_params_M": p.get("params_M", "—"), "ours_params_M": o["params_M"],
             "paper_flops_G": p.get("flops_G", "—"), "ours_flops_G": o["flops_G"],
             "paper_latency_ms": p.get("latency_ms", "—"),

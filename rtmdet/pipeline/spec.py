@@ -20,10 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS_DIR = ROOT / "experiments"
 TEST_SETTINGS = ("main", "ablation", "dota")
 _TOP_KEYS = {"title", "paper_ref", "description", "base", "overrides", "variants", "seeds",
-             "baseline", "test_setting", "paper", "paper_only", "higher_is_better"}
+             "baseline", "test_setting", "paper", "paper_only", "higher_is_better",
+             "equivalence_margin"}
 _VARIANT_KEYS = {"label", "base", "overrides", "paper_row", "compare_to", "note"}
 _PAPER_KEYS = {"csv", "match", "columns", "setting", "latency"}
 PAPER_COLUMNS = ("AP", "mask_AP", "params_M", "flops_G", "latency_ms")
+# AP points: a paper "no effect" (|Δ| ≤ 0.2 AP) agrees when our whole paired-Δ interval lies in
+# ±margin. 0.5 suits the proxy scale (seed std ≈ 1 AP); a file may state its own.
+DEFAULT_EQUIVALENCE_MARGIN = 0.5
 
 
 class ExperimentError(ValueError):
@@ -68,6 +72,7 @@ class Experiment:
     test_setting: str
     paper: PaperRef | None
     paper_only: list[dict[str, Any]] = field(default_factory=list)
+    equivalence_margin: float = DEFAULT_EQUIVALENCE_MARGIN
 
 
 # ----------------------------------------------------------------------------- loading
@@ -125,6 +130,9 @@ def load_experiment(path: str | Path) -> Experiment:
     setting = raw.get("test_setting", "ablation")
     if setting not in TEST_SETTINGS:
         raise _err(path, "test_setting", f"must be one of {TEST_SETTINGS}")
+    margin = raw.get("equivalence_margin", DEFAULT_EQUIVALENCE_MARGIN)
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin <= 0:
+        raise _err(path, "equivalence_margin", "must be a positive number (AP points)")
     paper = None
     if raw.get("paper") is not None:
         p = _mapping(path, "paper", raw["paper"])
@@ -141,7 +149,8 @@ def load_experiment(path: str | Path) -> Experiment:
                       overrides=_mapping(path, "overrides", raw.get("overrides")),
                       variants=variants, seeds=seeds, baseline=raw["baseline"],
                       test_setting=setting, paper=paper,
-                      paper_only=list(raw.get("paper_only") or []))
+                      paper_only=list(raw.get("paper_only") or []),
+                      equivalence_margin=float(margin))
 
 
 def list_experiments(directory: str | Path = EXPERIMENTS_DIR) -> dict[str, Experiment]:

@@ -1,5 +1,5 @@
 """rtmdet report: tables from hand-made run folders (known APs), checked against hand-computed
-means, stds, deltas and direction checks; setting mix-ups are refused; the index links all."""
+means, stds, paired deltas and verdicts; setting mix-ups are refused; the index links all."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +11,7 @@ from rtmdet.pipeline.report import write_index, write_table
 from rtmdet.pipeline.report_rows import build_rows
 from tests.helpers.report_runs import EXPS, fake_runs
 
-def test_rows_mean_std_delta_and_direction(tmp_path):
+def test_rows_mean_std_delta_and_verdict(tmp_path):
     exp = EXPS["kernel_size"]        # paper AP: k3 50.0, k5 50.9 (reference), k7 51.1
     runs = fake_runs(tmp_path, "kernel_size",
                      {"k3": [0.30, 0.32], "k5": [0.28, 0.30], "k7": [0.29, 0.29]})
@@ -20,10 +20,17 @@ def test_rows_mean_std_delta_and_direction(tmp_path):
     assert k3["ours_AP_mean"] == pytest.approx(31.0)
     assert k3["ours_AP_std"] == pytest.approx(math.sqrt(2) * 1.0)     # sample std of 30, 32
     assert k3["delta_AP"] == pytest.approx(31.0 - 50.0)
-    assert k5["direction"] == "reference"
-    # paper: k3 < k5 (↓); ours: 31 > 29 (↑) -> differs.  paper k7 > k5 (↑); ours 29 = 29 -> differs
-    assert (k3["paper_dir"], k3["ours_dir"], k3["direction"]) == ("↓", "↑", "differs")
-    assert (k7["paper_dir"], k7["ours_dir"]) == ("↑", "=")
+    assert k5["verdict"] == "reference"
+    # k3 - k5 per seed: 30-28 = 2, 32-30 = 2 -> interval [2, 2], excludes 0 upwards; the paper's
+    # Δ is 50.0 - 50.9 = -0.9 -> contradicts
+    assert k3["paper_delta"] == pytest.approx(-0.9) and k3["ours_delta"] == pytest.approx(2.0)
+    assert (k3["ours_delta_ci_low"], k3["ours_delta_ci_high"]) == pytest.approx((2.0, 2.0))
+    assert k3["pairs"] == 2 and k3["verdict"] == "contradicts"
+    # k7 - k5: 29-28 = 1, 29-30 = -1 -> mean 0, s = √2, t(0.975, 1) = 12.706 -> ±12.706;
+    # paper +0.2 is a no-effect claim, but the interval is not within ±0.5 -> unresolved
+    assert (k7["ours_delta_ci_low"], k7["ours_delta_ci_high"]) == pytest.approx((-12.706, 12.706),
+                                                                             abs=1e-3)
+    assert k7["verdict"] == "unresolved"
     assert k3["ours_params_M"] == pytest.approx(50.0) and k3["paper_params_M"] == 50.8
     assert k3["latency_backend"] == "onnxruntime/cpu, 128px, 1 thr"
 
@@ -33,8 +40,9 @@ def test_direction_agrees_and_compare_to(tmp_path):
     runs = fake_runs(tmp_path, "backbone_neck_ratio",
                      {"s_47": [0.40], "s_63": [0.39], "l_47": [0.45], "l_63": [0.47]})
     rows = {r["variant"]: r for r in build_rows(exp, runs)}
-    assert rows["s_63"]["reference"] == "s_47" and rows["s_63"]["direction"] == "agrees"
-    assert rows["l_63"]["reference"] == "l_47" and rows["l_63"]["direction"] == "agrees"
+    # one seed: Δ is known, its interval is not -> honest 'unresolved (n=1)', never 'agrees'
+    assert rows["s_63"]["reference"] == "s_47" and rows["s_63"]["verdict"] == "unresolved (n=1)"
+    assert rows["l_63"]["reference"] == "l_47" and rows["l_63"]["ours_delta"] == pytest.approx(2)
     assert rows["l_47"]["reference"] == "s_47"
 
 
@@ -43,12 +51,12 @@ def test_not_found_and_not_run_are_shown_as_such(tmp_path):
     runs = fake_runs(tmp_path, "optimization", {"adamw_cosine": [0.2], "sgd": [0.1]})
     summary = write_table(exp, runs, tmp_path / "reports", "smoke", "tiny runs", "synthetic")
     md = (tmp_path / "reports/tables/optimization.md").read_text()
-    assert "| SGD + cosine | not found | 10.0 ± 0.0 (n=1) | — |" in md
+    assert "| SGD + cosine | not found | 10.0 (n=1, no interval) | — |" in md
     assert "| AdamW + flat-cosine | 43.3 | not run |" in md
     assert "+ RSB-pretrained (ImageNet) backbone | 44.5 | not run: no ImageNet-pretrained" in md
     assert "**scale**: smoke" in md and "synthetic COCO-format" in md
     sgd = next(r for r in summary["rows"] if r["variant"] == "sgd")
-    assert sgd["direction"] == "n/a" and sgd["delta_AP"] is None
+    assert sgd["verdict"] == "n/a" and sgd["delta_AP"] is None
     rows = list(csv.DictReader((tmp_path / "reports/tables/optimization.csv").open()))
     assert rows[0]["paper_AP"] == "not found"
     for name in ("optimization.png", "optimization_loss.png", "optimization_pr.png"):

@@ -36,6 +36,37 @@ rule bench:
         " --work-dir {params.work_dir} --out {output} {params.mlflow} > {log} 2>&1"
 
 
+rule paper_latency:
+    """Latency of every distinct paper-scale architecture of the tables whose paper gives latency
+    (untrained, 640x640, bs 1, onnxruntime CPU): each round times every compared pair ABBA;
+    alone on the CPU. Cost on the 2-core VM (shared): ~200 s setup (20 ONNX exports) + ~110 s
+    per round (18 pairs): ~12 min at the default 5 rounds, 1 thread; ~6.3 GB resident."""
+    input:
+        experiments=lambda w: [str(EXPERIMENTS[a].path) for a in LATENCY_TABLES],
+    output:
+        "runs/paper_latency/latency.json",
+    params:
+        tables=LATENCY_TABLES,
+        rounds=PAPER_LATENCY["rounds"],
+        warmup=PAPER_LATENCY["warmup"],
+        backend=PAPER_LATENCY["backend"],
+        device=PAPER_LATENCY["device"],
+    threads: PAPER_LATENCY["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=90,
+        cpu_share=2,
+    log:
+        "runs/logs/bench/paper_latency.log",
+    conda:
+        "../envs/rtmdet.yaml"
+    shell:
+        "rtmdet bench paper-latency {input.experiments} --rounds {params.rounds}"
+        " --warmup {params.warmup} --backend {params.backend}"
+        " --device {params.device} --threads {threads} --work-dir runs/paper_latency/onnx"
+        " --out {output} > {log} 2>&1"
+
+
 rule complexity:
     """Params and FLOPs (paper convention) of every variant at paper scale, 640x640."""
     output:

@@ -11,6 +11,7 @@ ROOT = Path(workflow.basedir).parent
 from rtmdet.pipeline.dvc import load_oneoff  # noqa: E402
 from rtmdet.pipeline.resolve import Scale, model_type, resolve, run_spec, seeds_for  # noqa: E402
 from rtmdet.pipeline.spec import list_experiments  # noqa: E402
+from rtmdet.pipeline.latency_plan import has_latency_claim  # noqa: E402
 from rtmdet.pipeline.report_timing import TIMING_TABLES  # noqa: E402
 
 # params.yaml's `oneoff` section (`dvc exp run -S ...`) may add one extra variant to an ablation.
@@ -33,6 +34,13 @@ DATA_BENCH = {"images": 60, "n": 50, "warmup": 20, "repeats": 1,
               **config["scales"][config["scale"]].get("data_bench", {})}
 DATA_BENCH_RUN = {"preset": "rtmdet-l", "size": 640, "cv2_threads": 1,
                   **config.get("data_bench", {})}
+# Paper-scale latency (rtmdet bench paper-latency): the tables whose paper gives latency, their
+# distinct paper-scale architectures built once, compared pairs timed ABBA; rounds < 2 = off.
+PAPER_LATENCY = {"backend": "onnxruntime", "device": "cpu", "threads": 1, "rounds": 5, "warmup": 1,
+                 **config.get("paper_latency", {}),
+                 **config["scales"][config["scale"]].get("paper_latency", {})}
+LATENCY_TABLES = ([a for a in ABLATIONS if has_latency_claim(EXPERIMENTS[a])]
+                  if PAPER_LATENCY["rounds"] >= 2 else [])
 DOTA = config["scales"][config["scale"]].get("dota", {"patch_size": 1024,
                                                       "gap": {"ss": 256, "ms": 500}})
 # RTMDet-R tables: DOTA patches in, patch inference + merge + VOC07 mAP out (rule eval_dota).
@@ -128,6 +136,15 @@ def report_data(wildcards):
     if wildcards.ablation in ROTATED:
         return "dota" if dota_root(wildcards) == "data/dota" else "synthetic_dota"
     return DATA_SOURCE
+
+
+def paper_latency_json(wildcards):
+    """The table's paper-scale latency input (none when off or the paper gives no latency)."""
+    return ["runs/paper_latency/latency.json"] if wildcards.ablation in LATENCY_TABLES else []
+
+
+def paper_latency_flag(wildcards, input):
+    return f"--paper-latency {input.paper_latency}" if input.paper_latency else ""
 
 
 def oneoff_flag(wildcards):

@@ -2,8 +2,9 @@
 
 
 rule report_table:
-    """Markdown + CSV + JSON table and PNG figures of one ablation: paper | ours mean±std | Δ |
-    direction, with params/FLOPs at paper scale and latency with the backend used."""
+    """Markdown + CSV + JSON table and PNG figures of one ablation: paper | ours mean [95 % CI] |
+    paired Δ vs the reference [95 % CI] | verdict, with params/FLOPs at paper scale and latency
+    with the backend used; the flat DVC metrics; fails when two seeds collide."""
     wildcard_constraints:
         ablation=EXPERIMENT_RE,
     input:
@@ -13,6 +14,7 @@ rule report_table:
         metrics=lambda w: run_files(w.ablation, "metrics.csv"),
         bench=lambda w: [f"runs/{w.ablation}/{v}/bench.json" for v in variants_of(w.ablation)],
         complexity="runs/{ablation}/complexity.json",
+        paper_latency=paper_latency_json,
     output:
         table=report("reports/tables/{ablation}.md", category="Tables"),
         csv="reports/tables/{ablation}.csv",
@@ -20,6 +22,9 @@ rule report_table:
         figure=report("reports/figures/{ablation}.png", category="Figures"),
         curves=report("reports/figures/{ablation}_loss.png", category="Training curves"),
         pr=report("reports/figures/{ablation}_pr.png", category="PR curves"),
+        forest=report("reports/figures/{ablation}_forest.png", category="Figures"),
+        ap_curve=report("reports/figures/{ablation}_ap_curve.png", category="Training curves"),
+        metrics="reports/metrics/{ablation}.json",
     params:
         runs=lambda w, input: str(Path(input.complexity).parent),
         scale=config["scale"],
@@ -27,6 +32,7 @@ rule report_table:
         data=report_data,
         mlflow=mlflow_flag,
         oneoff=oneoff_flag,
+        latency=paper_latency_flag,
     log:
         "runs/logs/report/{ablation}.log",
     conda:
@@ -34,7 +40,7 @@ rule report_table:
     shell:
         "rtmdet report table {input.experiment} --runs {params.runs} --out reports"
         " --scale {params.scale} --scale-note {params.scale_note:q} --data {params.data}"
-        " {params.mlflow} {params.oneoff} > {log} 2>&1"
+        " {params.mlflow} {params.oneoff} {params.latency} > {log} 2>&1"
 
 
 rule report_timing:
@@ -65,6 +71,7 @@ rule report_index:
     output:
         index=report("reports/README.md", category="Index"),
         speed=report("reports/figures/speed_accuracy.png", category="Figures"),
+        metrics="reports/metrics/overall.json",
     params:
         tables=expand("reports/tables/{ablation}.json", ablation=ABLATIONS + TIMING),
     log:
