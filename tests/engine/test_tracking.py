@@ -287,3 +287,31 @@ def test_eight_parallel_cli_trainings_on_fresh_store(store, tmp_path):
         assert steps(c, run.info.run_id) == [1, 2, 3]
     assert len(c.search_runs([c.get_experiment_by_name("par").experiment_id],
                              "tags.job = 'ablation'")) == 1
+
+
+def test_report_finishes_the_parent_and_nests_orphans(store, tmp_path):
+    """`rtmdet report table --mlflow`: the table and verdict counts on the parent, parent
+    FINISHED; a run without a parent (an older version's) is nested, a superseded one is not."""
+    from rtmdet.pipeline.report import link_mlflow
+    exp = load_experiment(REPO / "experiments" / "kernel_size.yaml")
+    runs = {}
+    for v in ("k3", "k5", "old"):
+        cfg = load_config("rtmdet-tiny", {"work_dir": str(tmp_path / v),
+                                          "tags": {"ablation": "kernel_size", "variant": v}})
+        with RunLogger(cfg, "train", run_dir=tmp_path / v) as run:
+            run.metrics({"loss": 1.0}, step=1)
+        runs[v] = run.run_id
+    c = tracking_store.client()
+    c.delete_tag(runs["k5"], tracking_store.PARENT_TAG)           # logged without a parent
+    c.delete_tag(runs["old"], tracking_store.PARENT_TAG)
+    c.set_tag(runs["old"], "rtmdet.superseded_by", runs["k3"])
+    table = tmp_path / "kernel_size.md"
+    table.write_text("| variant |\n")
+    summary = {"evidence": {"verdicts": {"agrees": 1, "contradicts": 0, "unresolved": 2}}}
+    parent = link_mlflow(exp, summary, table)
+    got = c.get_run(parent)
+    assert got.info.status == "FINISHED" and got.data.metrics["verdicts_unresolved"] == 2
+    assert [a.path for a in c.list_artifacts(parent)] == ["kernel_size.md"]
+    assert c.get_run(runs["k5"]).data.tags[tracking_store.PARENT_TAG] == parent
+    assert c.get_run(runs["k3"]).data.tags[tracking_store.PARENT_TAG] == parent
+    assert tracking_store.PARENT_TAG not in c.get_run(runs["old"]).data.tags
