@@ -34,6 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     lat.add_argument("--out", help="write the JSON result here (atomically)")
     lat.add_argument("--work-dir", default="runs/bench", help="ONNX files and TensorRT engines")
     lat.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
+    lat.add_argument("--mlflow", action="store_true",
+                     help="log the latency into the MLflow run of each --mlflow-run-dir (default: "
+                     "the config's work_dir)")
+    lat.add_argument("--mlflow-run-dir", action="append", default=[], metavar="DIR",
+                     help="run folder whose MLflow run gets the latency (repeatable)")
     data = sub.add_parser("data", help="stage-1 data pipeline, cached vs uncached Mosaic/MixUp "
                           "(ms per step, images loaded) as JSON")
     data_arguments(data)
@@ -93,4 +98,7 @@ def run(args: argparse.Namespace) -> int:
           f"{lat['median_ms']:.2f} ms, p90 {lat['p90_ms']:.2f} ms ({lat['runs']} runs after "
           f"{res['warmup']} warm-up)")
     write_or_print_json(res, args.out, omit=("env", "complexity"))
+    if args.mlflow:
+        from rtmdet.engine.tracking import log_bench
+        log_bench(cfg, res, args.out, args.mlflow_run_dir)
     return 0

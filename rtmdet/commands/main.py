@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("rtmdet.commands.export", "export to ONNX"),
     "bench": ("rtmdet.commands.bench", "latency benchmarks"),
     "report": ("rtmdet.commands.report", "render ablation tables and figures"),
+    "mlflow": ("rtmdet.commands.mlflow", "set up the MLflow store and experiments, upload spools"),
 }
 
 

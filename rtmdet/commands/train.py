@@ -31,4 +31,6 @@ def run(args: argparse.Namespace) -> int:
         D.cleanup()
     if main_process:
         print(f"wrote {final}")
+        if trainer.mlflow_run_id:
+            print(f"mlflow run {trainer.mlflow_run_id}")
     return 0

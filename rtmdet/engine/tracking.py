@@ -1,25 +1,26 @@
-"""MLflow records: one run per train / eval / bench job, linked by tags.
+"""MLflow records: one run per (variant, seed) run folder, child of the ablation's parent run.
 
-Each Snakemake job is its own process, so runs are linked by tags (``ablation``, ``variant``,
-``seed``, ``job``, ``config_hash``, ``git_sha``) rather than nested in-process; the flattened
-config is logged as params so ``mlflow ui`` can compare variants column by column. The store is
-``sqlite:///mlflow.db`` in the working directory unless ``MLFLOW_TRACKING_URI`` says otherwise;
-:func:`init_store` runs the schema migration once, before parallel jobs race to do it.
+The train job creates the run (params: the flattened config; metrics: the training curve) and
+names it in the run folder (``mlflow_run.json``); the eval and bench jobs of the same folder are
+other processes and reopen it by that id, so loss, AP and latency sit in one row of ``mlflow ui``'s
+compare view. The store is ``sqlite:///mlflow.db`` in the working directory unless
+``MLFLOW_TRACKING_URI`` says otherwise; it is opened under a file lock (:mod:`.tracking_store`),
+and a busy store, kills and restarts are handled by :mod:`.tracking_run`.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from rtmdet.config import Config, config_hash
 from rtmdet.utils.envinfo import git_commit
 
-log = logging.getLogger(__name__)
+from .tracking_run import TrackedRun
+from .tracking_store import init_store
 
-DEFAULT_URI = "sqlite:///mlflow.db"
+log = logging.getLogger(__name__)
 
 
 def git_sha() -> str:
@@ -27,19 +28,10 @@ def git_sha() -> str:
 
 
 def _mlflow():
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    """The ``mlflow`` module with the store opened under the store lock (report, tests)."""
     import mlflow    # lazy: the optional 'pipeline' extra
-    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI))
+    mlflow.set_tracking_uri(init_store())
     return mlflow
-
-
-def init_store() -> str:
-    """Create/migrate the tracking store once (the sqlite schema migration is not safe to run
-    from many processes at the same moment)."""
-    mlflow = _mlflow()
-    client = mlflow.tracking.MlflowClient()
-    client.search_experiments(max_results=1)
-    return mlflow.get_tracking_uri()
 
 
 def _tags(cfg: Config, job: str) -> dict[str, str]:
@@ -55,60 +47,78 @@ def _params(cfg: Config) -> dict[str, str]:
 
 
 class RunLogger:
-    """Context manager wrapping one MLflow run; a no-op when ``enabled`` is False so the
-    trainer has one code path."""
+    """Context manager around the MLflow run of one run folder; a no-op when ``enabled`` is
+    False so the trainer has one code path. The train job owns the run (``resume``: the same run
+    again); eval/bench jobs add to the run their folder names, or start their own when there is
+    none. Leaving the block by SIGTERM/SIGINT (KeyboardInterrupt) ends the run as KILLED, by an
+    error as FAILED."""
 
-    def __init__(self, cfg: Config, job: str, enabled: bool = True) -> None:
+    def __init__(self, cfg: Config, job: str, enabled: bool = True,
+                 run_dir: str | Path | None = None, resume: bool = False) -> None:
         self.cfg, self.job, self.enabled = cfg, job, enabled
-        self.run_id: str | None = None
+        self.run_dir, self.resume = Path(run_dir or cfg.work_dir), resume
+        self.run: TrackedRun | None = None
+
+    @property
+    def run_id(self) -> str | None:
+        return self.run.run_id if self.run else None
 
     def __enter__(self) -> "RunLogger":
         if self.enabled:
-            mlflow = _mlflow()
-            mlflow.set_experiment(self.cfg.tags.get("ablation", "rtmdet"))
             variant = self.cfg.tags.get("variant", self.cfg.name)
-            run = mlflow.start_run(run_name=f"{self.job}:{variant}:seed{self.cfg.seed}",
-                                   tags=_tags(self.cfg, self.job))
-            self.run_id = run.info.run_id
-            mlflow.log_params(_params(self.cfg))
+            self.run = TrackedRun(self.run_dir, self.job, self.cfg.tags.get("ablation", "rtmdet"),
+                                  f"{variant}:seed{self.cfg.seed}", _tags(self.cfg, self.job),
+                                  _params(self.cfg), self.cfg.tags.get("ablation"),
+                                  resume=self.resume, reuse=self.job != "train").start()
         return self
 
     def metrics(self, values: dict[str, float], step: int | None = None) -> None:
-        if self.enabled:
-            self._safely(_mlflow().log_metrics, {k: float(v) for k, v in values.items()},
-                         step=step)
+        if self.run:
+            self.run.log_metrics(values, step)
+
+    def tags(self, values: dict[str, Any]) -> None:
+        if self.run:
+            self.run.set_tags(values)
 
     def artifact(self, path: str | Path) -> None:
-        if self.enabled and Path(path).exists():
-            self._safely(_mlflow().log_artifact, str(path))
-
-    def _safely(self, fn, *args, **kwargs) -> None:
-        """A tracking-store hiccup (locked or replaced sqlite file) must not kill a training
-        run that may have hours left: warn once, keep training, stop logging to this run."""
-        try:
-            fn(*args, **kwargs)
-        except Exception as e:  # noqa: BLE001 - any store error
-            log.warning("MLflow logging disabled for this run after error: %s",
-                        str(e).splitlines()[0])
-            self.enabled = False
+        if self.run:
+            self.run.log_artifact(path)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self.run_id is not None:
-            try:
-                _mlflow().end_run(status="FAILED" if exc_type else "FINISHED")
-            except Exception as e:  # noqa: BLE001
-                log.warning("could not close MLflow run %s: %s", self.run_id, e)
+        if self.run is None:
+            return
+        killed = (self.run.killed_by is not None
+                  or (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)))
+        self.run.end("KILLED" if killed else "FAILED" if exc_type else "FINISHED")
 
 
 def log_eval(cfg: Config, report: dict[str, Any], out_dir: str | Path) -> None:
-    with RunLogger(cfg, "eval") as run:
-        run.metrics({f"val/{k}": v for k, v in report["metrics"].items()})
+    """AP (and the rest of the COCO/DOTA summary) into the run of ``out_dir``, the run folder."""
+    with RunLogger(cfg, "eval", run_dir=out_dir) as run:
+        run.metrics({f"eval/{k}": v for k, v in report["metrics"].items()})
+        run.metrics({f"eval/segm_{k}": v for k, v in report.get("segm_metrics", {}).items()})
+        run.tags({"eval.setting": report.get("setting", "main")})
         for name in ("eval.json", "pr_curve.png", "per_class_ap.csv"):
             run.artifact(Path(out_dir) / name)
 
 
-def log_bench(cfg: Config, result: dict[str, Any], path: str | Path) -> None:
-    with RunLogger(cfg, "bench") as run:
-        run.metrics({k: v for k, v in result.items()
-                     if isinstance(v, (int, float)) and not isinstance(v, bool)})
-        run.artifact(path)
+def bench_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """Latency (median, p90) and size of a ``rtmdet bench latency`` result."""
+    lat = result.get("latency", {})
+    out = {"bench/latency_ms": lat.get("median_ms"), "bench/latency_p90_ms": lat.get("p90_ms"),
+           "bench/params": result.get("params"), "bench/flops": result.get("flops")}
+    return {k: float(v) for k, v in out.items() if isinstance(v, (int, float))}
+
+
+def log_bench(cfg: Config, result: dict[str, Any], path: str | Path | None,
+              run_dirs: list[str | Path] | None = None) -> None:
+    """Latency into the run of each folder in ``run_dirs`` (the pipeline: every seed's run of the
+    variant, as weights do not change latency), else into a run of the config's work dir."""
+    for run_dir in run_dirs or [cfg.work_dir]:
+        with RunLogger(cfg, "bench", run_dir=run_dir) as run:
+            run.metrics(bench_metrics(result))
+            run.tags({"bench.backend": f"{result['backend']}/{result['device']}"
+                      f"{' fp16' if result.get('fp16') else ''}, {result['size']}px, "
+                      f"bs{result['batch']}, {result['threads']} threads"})
+            if path:
+                run.artifact(path)

@@ -58,7 +58,8 @@ class Trainer:
         if self.device == "cuda" and self.world > 1:
             self.device = f"cuda:{local_rank}"
         self.stop_at_iter = stop_at_iter
-        self.mlflow = mlflow and D.is_main()
+        self.mlflow, self.resume = mlflow and D.is_main(), resume
+        self.mlflow_run_id: str | None = None
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         torch.manual_seed(cfg.seed)
@@ -191,7 +192,7 @@ class Trainer:
         if D.is_main():
             self.work_dir.mkdir(parents=True, exist_ok=True)
             save_config(self.cfg, self.work_dir / "config.yaml")
-        with RunLogger(self.cfg, "train", self.mlflow) as run:
+        with RunLogger(self.cfg, "train", self.mlflow, self.work_dir, self.resume) as run:
             while self.epoch < t.epochs:
                 stage = stage_for_epoch(self.cfg, self.epoch)
                 if stage != self.stage:
@@ -205,6 +206,7 @@ class Trainer:
                 curve = plot_loss_curve(self.history, self.work_dir / "loss_curve.png")
                 for p in (self.work_dir / "config.yaml", self.work_dir / "metrics.csv", curve):
                     run.artifact(p)
+        self.mlflow_run_id = run.run_id
         D.barrier()
         return final
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from rtmdet.engine.tracking import _mlflow
+from rtmdet.engine.tracking_store import (PARENT_TAG, client, experiment_note,
+                                         get_or_create_experiment, get_or_create_parent, retry)
 from rtmdet.evaluation.coco import FAST_SETTINGS
 from rtmdet.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text, csv_text
 
@@ -192,21 +193,22 @@ def write_table(exp: Experiment, runs: Path, out: Path, scale: str, scale_note: 
 
 # ----------------------------------------------------------------------------- MLflow
 def link_mlflow(exp: Experiment, summary: dict[str, Any], table: Path) -> str:
-    """Nest every run of the ablation under one parent run (created once, found by tag), and
-    attach the table to it; jobs are separate processes, so nesting happens here, afterwards."""
-    mlflow = _mlflow()
-    client = mlflow.tracking.MlflowClient()
-    e = client.get_experiment_by_name(exp.name) or client.get_experiment(
-        client.create_experiment(exp.name))
-    found = client.search_runs([e.experiment_id], "tags.job = 'ablation'", max_results=1)
-    parent = found[0].info.run_id if found else client.create_run(
-        e.experiment_id, run_name=exp.name, tags={"job": "ablation", "ablation": exp.name}).info.run_id
-    for run in client.search_runs([e.experiment_id], "tags.job != 'ablation'", max_results=5000):
-        client.set_tag(run.info.run_id, "mlflow.parentRunId", parent)
+    """Attach the table to the ablation's parent run and mark it FINISHED. The (variant, seed)
+    runs are its children from their creation on; runs of this ablation without a parent (logged
+    by an older version of this code) are nested here, afterwards."""
+    c = client()
+    note = experiment_note(exp.title, exp.description, exp.paper_ref)
+    exp_id = retry(get_or_create_experiment, c, exp.name, note)
+    parent = retry(get_or_create_parent, c, exp_id, exp.name, note)
+    for run in c.search_runs([exp_id], f"tags.ablation = '{exp.name}' and tags.job != 'ablation'",
+                             max_results=5000):
+        tags = run.data.tags
+        if PARENT_TAG not in tags and "rtmdet.superseded_by" not in tags:
+            c.set_tag(run.info.run_id, PARENT_TAG, parent)
     for key in ("agrees", "contradicts", "unresolved"):
-        client.log_metric(parent, f"verdicts_{key}", summary["evidence"]["verdicts"][key])
-    client.log_artifact(parent, str(table))
-    client.set_terminated(parent)
+        c.log_metric(parent, f"verdicts_{key}", summary["evidence"]["verdicts"][key])
+    c.log_artifact(parent, str(table))
+    c.set_terminated(parent)
     return parent
 
 

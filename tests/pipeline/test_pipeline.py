@@ -42,6 +42,26 @@ def test_lint_is_clean():
     assert "Congratulations" in r.stdout + r.stderr
 
 
+def test_dry_run_mlflow_setup_before_jobs_and_bench_into_seed_runs(tmp_path):
+    """With MLflow on, one setup job creates the store, experiments and parent runs before any
+    train job; each benchmark waits for its variant's trainings and logs into their runs."""
+    r = _smk("-n", "-p", "--cores", "2", "-d", str(_workdir(tmp_path, ablations=["kernel_size"])),
+             "table_kernel_size")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["mlflow_setup"] == 1 and counts["train"] == 3
+    setup = out.split("rule mlflow_setup:")[1].split("\n\n")[0]
+    assert "experiments/kernel_size.yaml" in setup and "runs/.mlflow_ready" in setup
+    for v in ("k3", "k5", "k7"):
+        assert (f"input: runs/kernel_size/{v}/seed0/resolved.yaml, data/prepared/coco.json, "
+                "runs/.mlflow_ready") in out
+        assert f"--mlflow --mlflow-run-dir runs/kernel_size/{v}/seed0 >" in out
+        bench = out.split(f"output: runs/kernel_size/{v}/bench.json")[0].rsplit("rule bench:", 1)[1]
+        assert f"runs/kernel_size/{v}/seed0/final.pt" in bench
+
+
 def test_dry_run_lists_every_ablation_and_variant(tmp_path):
     r = _smk("-n", "--cores", "2", "-d", str(_workdir(tmp_path)), "ablation_tables")
     out = r.stdout + r.stderr

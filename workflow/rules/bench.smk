@@ -9,6 +9,7 @@ rule bench:
     input:
         config=lambda w: f"runs/{w.ablation}/{w.variant}/seed{seeds_of(w.ablation)[0]}/resolved.yaml",
         mlflow=mlflow_ready,
+        runs=lambda w: mlflow_bench(w)["inputs"],
     output:
         "runs/{ablation}/{variant}/bench.json",
     params:
@@ -18,6 +19,7 @@ rule bench:
         runs=BENCH["runs"],
         warmup=BENCH["warmup"],
         work_dir=lambda w: f"runs/{w.ablation}/{w.variant}/bench",
+        mlflow=lambda w: mlflow_bench(w)["flags"],
     threads: config["bench"]["threads"]
     resources:
         mem_mb=res("bench", "mem_mb"),
@@ -31,7 +33,7 @@ rule bench:
     shell:
         "rtmdet bench latency {input.config} --backend {params.backend} --device {params.device}"
         " --size {params.size} --runs {params.runs} --warmup {params.warmup} --threads {threads}"
-        " --work-dir {params.work_dir} --out {output} > {log} 2>&1"
+        " --work-dir {params.work_dir} --out {output} {params.mlflow} > {log} 2>&1"
 
 
 rule paper_latency:

@@ -90,7 +90,20 @@ def mlflow_flag(wildcards=None):
 
 
 def mlflow_ready(wildcards=None):
-    return ["runs/.mlflow_ready"] if config["mlflow"] else []
+    """The store and experiments exist before a job logs (made by mlflow_setup); ancient(): a
+    re-run of the setup does not make every run look out of date."""
+    return [ancient("runs/.mlflow_ready")] if config["mlflow"] else []
+
+
+def mlflow_bench(wildcards):
+    """With MLflow, a variant's latency goes into the run of each of its seeds, which the train
+    jobs create: the benchmark waits for them and names their folders."""
+    if not config["mlflow"]:
+        return {"inputs": [], "flags": ""}
+    dirs = [f"runs/{wildcards.ablation}/{wildcards.variant}/seed{s}"
+            for s in seeds_of(wildcards.ablation)]
+    return {"inputs": [f"{d}/final.pt" for d in dirs],
+            "flags": "--mlflow " + " ".join(f"--mlflow-run-dir {d}" for d in dirs)}
 
 
 def res(job, key):

@@ -16,16 +16,23 @@ rule resolve_config:
         "../scripts/resolve_config.py"
 
 
-rule mlflow_init:
-    """Create/migrate the MLflow sqlite store once, before parallel jobs race to do it."""
+rule mlflow_setup:
+    """Create/migrate the MLflow store and every selected ablation's experiment (description
+    from its YAML, training-runs view tag) and parent run, once, before parallel jobs log into
+    them. Its marker is an ancient() input of the jobs: re-running it (another selection of
+    ablations, an edited description) never retrains anything."""
+    input:
+        experiments=[EXPERIMENTS[a].path for a in ABLATIONS],
     output:
-        touch("runs/.mlflow_ready"),
+        "runs/.mlflow_ready",
+    params:
+        ablations=ABLATIONS,
     log:
-        "runs/logs/mlflow_init.log",
+        "runs/logs/mlflow_setup.log",
     conda:
         "../envs/rtmdet.yaml"
-    shell:
-        "python -c 'from rtmdet.engine.tracking import init_store; print(init_store())' > {log} 2>&1"
+    script:
+        "../scripts/mlflow_setup.py"
 
 
 rule train:
