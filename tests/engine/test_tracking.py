@@ -140,12 +140,18 @@ def _locked(monkeypatch, state: dict) -> None:
     monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
 
 
-def test_locked_store_spools_then_uploads(store, tmp_path, monkeypatch):
+def _locked_run(tmp_path, monkeypatch):
+    """A run folder, its config and the switch of a store that refuses uploads while locked."""
     run_dir = tmp_path / "run"
     cfg = load_config("rtmdet-tiny", {"work_dir": str(run_dir),
                                       "tags": {"ablation": "a", "variant": "v"}})
     state = {"locked": False, "refused": 0}
     _locked(monkeypatch, state)
+    return run_dir, cfg, state
+
+
+def test_locked_store_spools_then_uploads(store, tmp_path, monkeypatch):
+    run_dir, cfg, state = _locked_run(tmp_path, monkeypatch)
     with RunLogger(cfg, "train", run_dir=run_dir) as run:
         run.metrics({"loss": 1.0}, step=1)
         state["locked"] = True
@@ -168,11 +174,7 @@ def test_store_locked_past_the_end_is_uploaded_by_the_next_job(store, tmp_path, 
     """The train job ends while the store is still locked: the rest (final status included)
     stays in the run folder, and the eval job of that folder uploads it first."""
     monkeypatch.setattr(tracking_run, "END_DEADLINE_S", 0.2)
-    run_dir = tmp_path / "run"
-    cfg = load_config("rtmdet-tiny", {"work_dir": str(run_dir),
-                                      "tags": {"ablation": "a", "variant": "v"}})
-    state = {"locked": False, "refused": 0}
-    _locked(monkeypatch, state)
+    run_dir, cfg, state = _locked_run(tmp_path, monkeypatch)
     with RunLogger(cfg, "train", run_dir=run_dir) as run:
         run.metrics({"loss": 1.0}, step=1)
         state["locked"] = True
