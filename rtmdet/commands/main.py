@@ -14,6 +14,7 @@ import sys
 
 from rtmdet.config import ConfigError
 from rtmdet.models.weights import WeightMismatchError
+from rtmdet.utils.errors import UserError
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (ConfigError, WeightMismatchError, FileNotFoundError) as e:
+    except (UserError, ConfigError, WeightMismatchError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
