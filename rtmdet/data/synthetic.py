@@ -205,15 +205,26 @@ def write_synth_coco(root: str | Path, n_train: int = 64, n_val: int = 16, seed:
                      size_range: tuple[int, int] = (320, 640), max_objects: int = 20,
                      workers: int = 1, shape: tuple[int, int] | None = None) -> Path:
     """Write ``root/images/{train,val}/*.jpg`` and ``root/annotations/instances_{train,val}.json``."""
+    jobs = {split: [(seed, k, i, tuple(size_range), max_objects, shape) for i in range(n)]
+            for k, (split, n) in enumerate([("train", n_train), ("val", n_val)])}
+    return write_coco_dataset(root, COCO_CATEGORIES, jobs, _coco_item, workers,
+                              f"rtmdet synthetic COCO, seed {seed}")
 
+
+def write_coco_dataset(root: str | Path, categories: list[tuple[int, str]],
+                       jobs: dict[str, list[tuple]], item_fn, workers: int = 1,
+                       description: str = "", supercategory: str = "shape") -> Path:
+    """The COCO writer every generator shares: ``item_fn(job) -> (jpeg bytes, anns, h, w)`` per
+    image, where an ann is ``{cls, segmentation (polygons or uncompressed RLE), iscrowd}``; boxes
+    and areas are computed here from the masks, so they always agree with the segmentation."""
     root = Path(root)
-    categories = [{"id": cid, "name": name, "supercategory": "shape"} for cid, name in COCO_CATEGORIES]
-    for split_idx, (split, n) in enumerate([("train", n_train), ("val", n_val)]):
-        jobs = [(seed, split_idx, i, tuple(size_range), max_objects, shape) for i in range(n)]
+    cats = [{"id": cid, "name": name, "supercategory": supercategory} for cid, name in categories]
+    for split_idx, (split, split_jobs) in enumerate(jobs.items()):
+        n = len(split_jobs)
         images, annotations = [], []
         pool = Pool(workers) if workers > 1 else None
-        results = pool.imap(_coco_item, jobs, chunksize=4) if pool else map(_coco_item, jobs)
-        for i, (jpg, anns, h, w) in enumerate(tqdm(results, total=n, desc=f"synth-coco {split}",
+        results = pool.imap(item_fn, split_jobs, chunksize=4) if pool else map(item_fn, split_jobs)
+        for i, (jpg, anns, h, w) in enumerate(tqdm(results, total=n, desc=f"{root.name} {split}",
                                                    disable=n < 100)):
             image_id = split_idx * 1_000_000 + i + 1
             name = f"{image_id:012d}.jpg"
@@ -228,15 +239,15 @@ def write_synth_coco(root: str | Path, n_train: int = 64, n_val: int = 16, seed:
                     continue
                 annotations.append({
                     "id": len(annotations) + 1 + split_idx * 10_000_000, "image_id": image_id,
-                    "category_id": COCO_CATEGORIES[a["cls"]][0], "segmentation": seg, "area": area,
+                    "category_id": categories[a["cls"]][0], "segmentation": seg, "area": area,
                     "bbox": [round(float(v), 2) for v in mask_utils.toBbox(rle)],
                     "iscrowd": a["iscrowd"]})
         if pool:
             pool.close()
             pool.join()
         atomic_write_json(root / "annotations" / f"instances_{split}.json", {
-            "info": {"description": f"rtmdet synthetic COCO, seed {seed}"}, "licenses": [],
-            "images": images, "annotations": annotations, "categories": categories})
+            "info": {"description": description}, "licenses": [],
+            "images": images, "annotations": annotations, "categories": cats})
     return root
 
 
