@@ -17,11 +17,11 @@ from .rotated_detector import RotatedRTMDet
 from .rotated_head import RotatedRTMDetHead
 
 
-def build_model_from_config(mcfg: ModelConfig) -> RTMDet:
+def build_model_from_config(mcfg: ModelConfig, seed: int | None = None) -> RTMDet:
     """The model of ``mcfg``, initialised as the official code initialises it
-    (:mod:`rtmdet.models.init`)."""
+    (:mod:`rtmdet.models.init`); ``seed`` gives each component its own init stream."""
     model = _construct(mcfg)
-    model.init_weights(mcfg.backbone.init)
+    model.init_weights(mcfg.backbone.init, seed)
     return model
 
 
@@ -47,11 +47,11 @@ def _construct(mcfg: ModelConfig) -> RTMDet:
     return RTMDet(backbone, neck, head)
 
 
-def build_model(source: str | Path | Config | ModelConfig, overrides: list[str] | None = None
-                ) -> nn.Module:
+def build_model(source: str | Path | Config | ModelConfig, overrides: list[str] | None = None,
+                seed: int | None = None) -> nn.Module:
     """Build from a preset name (``"rtmdet-s"``), a YAML path, a :class:`Config` or a
     :class:`ModelConfig`. Weights are randomly initialised as the official code does
     (:mod:`rtmdet.models.init`)."""
     if isinstance(source, ModelConfig):
-        return build_model_from_config(source)
-    return build_model_from_config(load_config(source, overrides).model)
+        return build_model_from_config(source, seed)
+    return build_model_from_config(load_config(source, overrides).model, seed)

@@ -23,9 +23,10 @@ class RTMDet(nn.Module):
         self.neck = neck
         self.head = head
 
-    def init_weights(self, backbone_init: str = "cspnext_default") -> None:
-        """The official initialisation; every rule and its reason: :mod:`rtmdet.models.init`."""
-        init_official(self, backbone_init)
+    def init_weights(self, backbone_init: str = "cspnext_default", seed: int | None = None) -> None:
+        """The official initialisation; every rule and its reason: :mod:`rtmdet.models.init`
+        (``seed``: one stream per component, for paired ablations)."""
+        init_official(self, backbone_init, seed)
 
     @property
     def strides(self) -> tuple[int, ...]:

@@ -35,10 +35,13 @@ with the official code path it reproduces:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Literal
 
 from torch import nn
+
+from rtmdet.utils.seeding import seeded
 
 BackboneInit = Literal["cspnext_default", "conv_module"]
 
@@ -73,17 +76,28 @@ def _batchnorm(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def init_official(model: nn.Module, backbone_init: BackboneInit = "cspnext_default") -> None:
-    """Initialise ``model`` (an RTMDet, RTMDet-Ins or RTMDet-R) by rules 1–7 above."""
-    if backbone_init == "cspnext_default":
-        _kaiming_uniform_zero_bias(model.backbone)
-    elif backbone_init == "conv_module":
-        _conv_module_init(model.backbone)
-    else:
+def init_official(model: nn.Module, backbone_init: BackboneInit = "cspnext_default",
+                  seed: int | None = None) -> None:
+    """Initialise ``model`` (an RTMDet, RTMDet-Ins or RTMDet-R) by rules 1–7 above.
+
+    With ``seed``, backbone, neck and head each draw from their own stream
+    (:func:`rtmdet.utils.seeding.seeded`): variants that differ in one component start the others
+    from identical weights, so an ablation's per-seed differences are paired. Without it, the
+    global RNG is used in that order (what the official code does)."""
+    if backbone_init not in ("cspnext_default", "conv_module"):
         raise ValueError(f"backbone_init must be 'cspnext_default' or 'conv_module', "
                          f"got {backbone_init!r}")
-    _kaiming_uniform_zero_bias(model.neck)
+    stream = (lambda name: seeded(seed, name)) if seed is not None else (
+        lambda name: contextlib.nullcontext())
+    with stream("backbone"):
+        if backbone_init == "cspnext_default":
+            _kaiming_uniform_zero_bias(model.backbone)
+        else:
+            _conv_module_init(model.backbone)
+    with stream("neck"):
+        _kaiming_uniform_zero_bias(model.neck)
     _batchnorm(model)
-    model.head.init_weights()                         # rules 4–6 (RTMDetHead / RTMDetInsHead)
-    if hasattr(model.head, "init_angle"):
-        model.head.init_angle()                       # rule 7
+    with stream("head"):
+        model.head.init_weights()                     # rules 4–6 (RTMDetHead / RTMDetInsHead)
+        if hasattr(model.head, "init_angle"):
+            model.head.init_angle()                   # rule 7
