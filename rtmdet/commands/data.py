@@ -2,6 +2,7 @@
 
     rtmdet data synth-coco [--root data/synth_coco] [--train 64] [--val 16]
     rtmdet data synth-dota [--root data/synth_dota] [--train 6] [--val 2]
+    rtmdet data synth-proxy [--root data/proxy] [--train 2000] [--val 500]
     rtmdet data split-dota --images DIR [--labels DIR] --out DIR [--mode ss|ms]
     rtmdet data show CONFIG [key=value ...] [--n 16] [--out docs/augmentation.png]
 """
@@ -14,6 +15,7 @@ import sys
 from rtmdet.config import load_config
 from rtmdet.data.bad_input import DataError
 from rtmdet.data.dota_patches import MULTI_SCALE, SINGLE_SCALE, split_dota
+from rtmdet.data.proxy import write_proxy
 from rtmdet.data.show import write_grid
 from rtmdet.data.synthetic import write_synth_coco, write_synth_dota
 
@@ -41,6 +43,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--min-size", type=int, default=1500)
     d.add_argument("--max-size", type=int, default=3000)
     d.add_argument("--workers", type=int, default=2)
+
+    x = sub.add_parser("synth-proxy", help="write the proxy task of the proxy scale (docs/proxy.md)")
+    x.add_argument("--root", default="data/proxy")
+    x.add_argument("--train", type=int, default=2000, help="training images (default 2000)")
+    x.add_argument("--val", type=int, default=500, help="validation images (default 500)")
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--workers", type=int, default=1)
 
     s = sub.add_parser("split-dota", help="cut DOTA images into patches (+ index.json)")
     s.add_argument("--images", required=True, help="folder of large images")
@@ -87,6 +96,10 @@ def _run(args: argparse.Namespace) -> int:
         root = write_synth_dota(args.root, args.train, args.val, args.seed,
                                 (args.min_size, args.max_size), args.workers)
         print(f"wrote {root}/{{train,val}}/images and labelTxt")
+    elif cmd == "synth-proxy":
+        root = write_proxy(args.root, args.train, args.val, args.seed, args.workers)
+        print(f"wrote {root}/annotations/instances_{{train,val}}.json and {root}/images/ "
+              f"({args.train} train / {args.val} val images)")
     elif cmd == "split-dota":
         mode = SINGLE_SCALE if args.mode == "ss" else MULTI_SCALE
         index = split_dota(args.images, args.labels, args.out,

@@ -6,7 +6,7 @@ images and easy shapes say nothing about *why* RTMDet is built the way it is. Th
 designed, before any table was looked at, around the mechanisms the paper ablates
 (docs/proxy.md has the full rationale and the known biases):
 
-* **Scales across the three pyramid levels.** "Part" objects span ~6-40 px (strides 8/16) and
+* **Scales across the three pyramid levels.** "Part" objects span ~8-40 px (strides 8/16) and
   "plates" 40-100 px (strides 16/32) in ~128 px images.
 * **Classes that need context.** The two plate classes share one texture and outline and differ
   only in the marks at their four corners (rings vs crosses), ~0.3 side lengths away from the
@@ -34,11 +34,11 @@ PROXY_CATEGORIES: list[tuple[int, str]] = [
     (1, "disk"), (2, "box"), (3, "triangle"), (4, "star"), (5, "plate-rings"), (6, "plate-crosses"),
 ]
 # Part classes: shape index of synthetic._unit_shape, base colour (BGR), texture. Colours are
-# jittered by ±45 per channel so that colour alone does not give the class away.
+# jittered by ±30 per channel: colour is a cue, shape and texture confirm it.
 _PARTS = [(0, (60, 60, 210), "solid"), (1, (200, 130, 40), "hstripes"),
           (2, (60, 190, 60), "checker"), (3, (40, 190, 220), "dots")]
 SIZES = (112, 160)            # image sides (px), drawn per image
-PART_SIZE = (6.0, 40.0)       # object diameter, log-uniform
+PART_SIZE = (8.0, 40.0)       # object diameter, log-uniform
 PLATE_SIZE = (40.0, 100.0)    # plate side, uniform
 
 
@@ -61,7 +61,7 @@ def _paint(img: np.ndarray, owner: np.ndarray, poly: np.ndarray, tex_fn, k: int)
 def _draw_part(img, owner, rng, k: int, cx: float, cy: float, d: float) -> tuple[int, int]:
     cls = int(rng.integers(0, len(_PARTS)))
     shape, colour, kind = _PARTS[cls]
-    col = np.clip(np.array(colour) + rng.integers(-45, 46, 3), 0, 255)
+    col = np.clip(np.array(colour) + rng.integers(-30, 31, 3), 0, 255)
     poly = _unit_shape(shape, rng) * d / 2 + [cx, cy]
     return cls, _paint(img, owner, poly, lambda h, w: _texture(kind, h, w, col, rng), k)
 

@@ -29,6 +29,12 @@ DATA_SOURCES: dict[str, dict[str, Any]] = {
                   "data.val_ann": "annotations/instances_val.json",
                   "data.train_images": "images/train", "data.val_images": "images/val",
                   "model.head.num_classes": 8},
+    # the proxy task (rtmdet.data.proxy, docs/proxy.md): what the proxy scale trains on
+    "proxy": {"data.format": "coco", "data.root": "data/proxy",
+              "data.train_ann": "annotations/instances_train.json",
+              "data.val_ann": "annotations/instances_val.json",
+              "data.train_images": "images/train", "data.val_images": "images/val",
+              "model.head.num_classes": 6},
     "coco": {"data.format": "coco", "data.root": "data/coco",
              "data.train_ann": "annotations/instances_train2017.json",
              "data.val_ann": "annotations/instances_val2017.json",
@@ -39,30 +45,47 @@ DATA_SOURCES: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class Scale:
-    """How big the runs are. ``width_mult`` scales backbone width and neck channels together so
-    relative differences between variants (sizes, backbone/neck split) survive the shrink."""
+    """How big the runs are. ``width_mult`` scales backbone width and neck channels together, and
+    ``deepen_mult`` the backbone's deepen factor and the neck's CSP blocks, so relative
+    differences between variants (sizes, backbone/neck split, 3-6-6-3 vs 3-9-9-3: the knob a
+    variant sets is never scaled, only the preset's factors) survive the shrink. ``single_seed``
+    lists the tables that run seed 0 only (their tables say so); ``data_source`` the data the
+    scale is designed for (``None``: the pipeline's ``data_source`` setting decides)."""
     name: str
     num_seeds: int = 1
     width_mult: float = 1.0
+    deepen_mult: float = 1.0
     overrides: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    single_seed: tuple[str, ...] = ()
+    data_source: str | None = None
 
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> "Scale":
         return cls(name=name, num_seeds=int(d.get("num_seeds", 1)),
                    width_mult=float(d.get("width_mult", 1.0)),
-                   overrides=dict(d.get("overrides") or {}), description=d.get("description", ""))
+                   deepen_mult=float(d.get("deepen_mult", 1.0)),
+                   overrides=dict(d.get("overrides") or {}), description=d.get("description", ""),
+                   single_seed=tuple(d.get("single_seed") or ()),
+                   data_source=d.get("data_source"))
 
 
 PAPER_SCALE = Scale("paper", num_seeds=3)
 
 
 # ----------------------------------------------------------------------------- resolving
-def _scaled_width(cfg: Config, mult: float) -> dict[str, Any]:
-    if mult == 1.0:
-        return {}
-    return {"model.backbone.widen_factor": round(cfg.model.backbone.widen_factor * mult, 6),
-            "model.neck.out_channels": max(8, int(round(cfg.model.neck.out_channels * mult)))}
+def _scaled_size(cfg: Config, scale: Scale) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if scale.width_mult != 1.0:
+        out["model.backbone.widen_factor"] = round(cfg.model.backbone.widen_factor * scale.width_mult, 6)
+        out["model.neck.out_channels"] = max(8, int(round(cfg.model.neck.out_channels
+                                                          * scale.width_mult)))
+    if scale.deepen_mult != 1.0:
+        out["model.backbone.deepen_factor"] = round(cfg.model.backbone.deepen_factor
+                                                    * scale.deepen_mult, 6)
+        out["model.neck.num_csp_blocks"] = max(1, int(round(cfg.model.neck.num_csp_blocks
+                                                            * scale.deepen_mult)))
+    return out
 
 
 def layers(exp: Experiment, variant: str, scale: Scale = PAPER_SCALE,
@@ -103,7 +126,7 @@ def run_spec(exp: Experiment, variant: str, seed: int = 0, scale: Scale = PAPER_
             raise ExperimentError(f"{name}: {str(e).split(': ', 1)[-1]}") from None
         merged.update(overrides)
     assert isinstance(cfg, Config)
-    merged.update(_scaled_width(cfg, scale.width_mult))
+    merged.update(_scaled_size(cfg, scale))
     merged.update({"seed": seed, "name": f"{exp.name}/{variant}",
                    "tags": {"ablation": exp.name, "variant": variant, "scale": scale.name,
                             "test_setting": exp.test_setting, "data": data_source},
@@ -132,7 +155,10 @@ def metric_name(exp: Experiment) -> str:
 
 
 def seeds_for(exp: Experiment, scale: Scale) -> list[int]:
-    return exp.seeds[:max(1, scale.num_seeds)]
+    """The seeds a table runs at ``scale``: the scale's number, or one for its single-seed tables
+    (model sizes, Ins, DOTA at the proxy scale: each says so in its table)."""
+    n = 1 if exp.name in scale.single_seed else scale.num_seeds
+    return exp.seeds[:max(1, n)]
 
 
 def validate(exp: Experiment, scales: list[Scale] | None = None) -> dict[str, list[Config]]:

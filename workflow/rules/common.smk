@@ -11,6 +11,7 @@ ROOT = Path(workflow.basedir).parent
 from rtmdet.pipeline.dvc import load_oneoff  # noqa: E402
 from rtmdet.pipeline.resolve import Scale, model_type, resolve, run_spec, seeds_for  # noqa: E402
 from rtmdet.pipeline.spec import list_experiments  # noqa: E402
+from rtmdet.pipeline.shared import canonical_runs  # noqa: E402
 from rtmdet.pipeline.latency_plan import has_latency_claim  # noqa: E402
 from rtmdet.pipeline.report_timing import TIMING_TABLES  # noqa: E402
 
@@ -48,7 +49,9 @@ ROTATED = [a for a, e in EXPERIMENTS.items() if model_type(e, e.baseline) == "ro
 NOT_ROTATED_RE = f"(?!(?:{'|'.join(ROTATED)})(?:/|$))[^/]+" if ROTATED else "[^/]+"
 ROTATED_RE = "|".join(ROTATED) if ROTATED else "(?!x)x"
 REAL_COCO = Path("data/coco/annotations/instances_val2017.json")
-DATA_SOURCE = (("coco" if REAL_COCO.exists() else "synthetic")
+# auto: the scale's own data (the proxy task for the proxy scale), else real COCO when present,
+# else the embedded synthetic set.
+DATA_SOURCE = ((SCALE.data_source or ("coco" if REAL_COCO.exists() else "synthetic"))
                if config["data_source"] == "auto" else config["data_source"])
 # Jobs use the `rtmdet` CLI and python of the environment Snakemake runs in (e.g. .venv/bin),
 # activated or not.
@@ -161,3 +164,25 @@ def eval_flags(wildcards):
     """The table's test setting: --fast is the paper's ablation setting (score 0.05, top 100)."""
     fast = "--fast" if EXPERIMENTS[wildcards.ablation].test_setting == "ablation" else ""
     return f"{fast} {mlflow_flag()}".strip()
+
+
+def _run_folder(ablation, variant, seed):
+    return f"runs/{ablation}/{variant}/seed{seed}"
+
+
+# Trainings shared between tables (rtmdet.pipeline.shared): at a scale with `share_trainings`,
+# a run identical to an earlier one (experiment order) copies its outputs instead of training.
+SHARED = (canonical_runs(
+    (_run_folder(a, v, s), resolve(EXPERIMENTS[a], v, s, SCALE, DATA_SOURCE))
+    for a in ABLATIONS for v in variants_of(a) for s in seeds_of(a))
+    if config["scales"][config["scale"]].get("share_trainings", False) else {})
+
+
+def shared_source(wildcards):
+    """The canonical run folder this run copies, or None when it trains itself."""
+    return SHARED.get(_run_folder(wildcards.ablation, wildcards.variant, wildcards.seed))
+
+
+def shared_inputs(wildcards):
+    src = shared_source(wildcards)
+    return [f"{src}/final.pt"] if src else []

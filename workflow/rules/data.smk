@@ -3,13 +3,16 @@
 
 
 rule prepare_coco:
-    """data/coco when the real set is there (checked, not copied), else the embedded synthetic
-    set; writes a small manifest the training rules depend on."""
+    """data/coco when the real set is there (checked, not copied), else the generated proxy task
+    (proxy scale) or the embedded synthetic set; writes a small manifest the training rules
+    depend on."""
     output:
         "data/prepared/coco.json",
     params:
         source=DATA_SOURCE,
         synthetic=config["synthetic"],
+        proxy=config["proxy"],
+    threads: 2
     log:
         "runs/logs/data/prepare_coco.log",
     conda:

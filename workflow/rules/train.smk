@@ -36,10 +36,13 @@ rule mlflow_setup:
 
 
 rule train:
+    """Train one run, or, when the same training already belongs to another table (proxy scale,
+    rtmdet.pipeline.shared), copy that run's outputs with this run's own config.yaml."""
     input:
         config="runs/{ablation}/{variant}/seed{seed}/resolved.yaml",
         data=train_inputs,
         mlflow=mlflow_ready,
+        shared=shared_inputs,
     output:
         weights="runs/{ablation}/{variant}/seed{seed}/final.pt",
         config="runs/{ablation}/{variant}/seed{seed}/config.yaml",
@@ -48,6 +51,7 @@ rule train:
     params:
         work_dir=subpath(output.weights, parent=True),
         mlflow=mlflow_flag,
+        shared=lambda w: shared_source(w) or "",
     threads: res("train", "threads")
     resources:
         mem_mb=res("train", "mem_mb"),
@@ -59,5 +63,7 @@ rule train:
     conda:
         "../envs/rtmdet.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} rtmdet train {input.config} --work-dir {params.work_dir}"
-        " {params.mlflow} > {log} 2>&1"
+        "if [ -n '{params.shared}' ]; then"
+        " python -m rtmdet.pipeline.shared {params.shared} {params.work_dir} {input.config} > {log} 2>&1;"
+        " else OMP_NUM_THREADS={threads} rtmdet train {input.config} --work-dir {params.work_dir}"
+        " {params.mlflow} > {log} 2>&1; fi"

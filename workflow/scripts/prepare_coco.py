@@ -2,7 +2,7 @@
 
 ``source = coco``: check the real set's annotation files and image folders exist (nothing is
 copied). ``source = synthetic``: generate the embedded synthetic set with ``rtmdet data
-synth-coco``'s generator. The manifest records which one it was, so every report can say so.
+synth-coco``'s generator; ``source = proxy``: the proxy task (``rtmdet data synth-proxy``). The manifest records which one it was, so every report can say so.
 """
 import json
 import sys
@@ -22,6 +22,10 @@ with open(snakemake.log[0], "w") as log:
         s = snakemake.params.synthetic
         write_synth_coco(root, s["train"], s["val"], s["seed"], (s["min_size"], s["max_size"]),
                          s["max_objects"], 1)
+    elif source == "proxy":
+        from rtmdet.data.proxy import write_proxy
+        p = snakemake.params.proxy
+        write_proxy(root, p["train"], p["val"], p["seed"], workers=snakemake.threads)
     counts = {}
     for split in ("train", "val"):
         ann, images = root / d[f"{split}_ann"], root / d[f"{split}_images"]
@@ -30,5 +34,7 @@ with open(snakemake.log[0], "w") as log:
         counts[split] = len(json.loads(ann.read_text())["images"])
     atomic_write_json(snakemake.output[0], {"source": source, "root": str(root), "images": counts,
                                             "synthetic": snakemake.params.synthetic
-                                            if source == "synthetic" else None})
+                                            if source == "synthetic" else None,
+                                            "proxy": snakemake.params.proxy
+                                            if source == "proxy" else None})
     print(f"{source} data at {root}: {counts}")
