@@ -39,10 +39,16 @@ def _broken(name: str, error: Exception):
     return run
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full CLI; with ``only``, just that command's module is imported (the others get a
+    help line only): every pipeline job is one ``rtmdet`` process, and importing all ten
+    command modules (scipy, ONNX, MLflow, ...) cost ~3 s of start-up per job."""
     parser = argparse.ArgumentParser(prog="rtmdet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            continue
         try:
             if importlib.util.find_spec(module) is None:
                 continue  # not written yet
@@ -60,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except (UserError, ConfigError, WeightMismatchError, FileNotFoundError) as e:

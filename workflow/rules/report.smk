@@ -12,7 +12,9 @@ rule report_table:
         evals=lambda w: run_files(w.ablation, "eval.json"),
         configs=lambda w: run_files(w.ablation, "config.yaml"),
         metrics=lambda w: run_files(w.ablation, "metrics.csv"),
-        bench=lambda w: [f"runs/{w.ablation}/{v}/bench.json" for v in variants_of(w.ablation)],
+        # run-scale latency: off (runs: 0) at the proxy scale, whose tables use paper_latency
+        bench=lambda w: ([f"runs/{w.ablation}/{v}/bench.json" for v in variants_of(w.ablation)]
+                         if BENCH["runs"] > 0 else []),
         complexity="runs/{ablation}/complexity.json",
         paper_latency=paper_latency_json,
     output:
