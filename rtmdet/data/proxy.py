@@ -27,7 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .synthetic import _background, _polygons_from_mask, _texture, _unit_shape, write_coco_dataset
+from .synthetic import (_background, _texture, _unit_shape, paint_object, visible_annotations,
+                        write_coco_dataset)
 
 # Contiguous ids 1..6; names say what a reader should look for in docs/proxy.png.
 PROXY_CATEGORIES: list[tuple[int, str]] = [
@@ -42,28 +43,12 @@ PART_SIZE = (8.0, 40.0)       # object diameter, log-uniform
 PLATE_SIZE = (40.0, 100.0)    # plate side, uniform
 
 
-def _paint(img: np.ndarray, owner: np.ndarray, poly: np.ndarray, tex_fn, k: int) -> int:
-    """Fill ``poly`` with the texture ``tex_fn(h, w)`` and claim its pixels for object ``k``;
-    returns the number of pixels drawn (the object's full, unoccluded area)."""
-    h, w = owner.shape
-    m = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(m, [np.round(poly * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
-    ys, xs = np.nonzero(m)
-    if len(ys) == 0:
-        return 0
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    sel = m[y0:y1, x0:x1].astype(bool)
-    img[y0:y1, x0:x1][sel] = tex_fn(y1 - y0, x1 - x0)[sel]
-    owner[m.astype(bool)] = k
-    return int(len(ys))
-
-
 def _draw_part(img, owner, rng, k: int, cx: float, cy: float, d: float) -> tuple[int, int]:
     cls = int(rng.integers(0, len(_PARTS)))
     shape, colour, kind = _PARTS[cls]
     col = np.clip(np.array(colour) + rng.integers(-30, 31, 3), 0, 255)
     poly = _unit_shape(shape, rng) * d / 2 + [cx, cy]
-    return cls, _paint(img, owner, poly, lambda h, w: _texture(kind, h, w, col, rng), k)
+    return cls, paint_object(img, owner, poly, lambda h, w: _texture(kind, h, w, col, rng), k)
 
 
 def _draw_plate(img, owner, rng, k: int) -> tuple[int, int]:
@@ -79,7 +64,7 @@ def _draw_plate(img, owner, rng, k: int) -> tuple[int, int]:
     unit = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
     poly = (unit * [sx, sy]) @ rot.T + [cx, cy]
     grey = float(rng.uniform(110, 200))
-    area = _paint(img, owner, poly, lambda hh, ww: np.clip(
+    area = paint_object(img, owner, poly, lambda hh, ww: np.clip(
         grey + rng.normal(0, 18, (hh, ww, 1)) + np.zeros((1, 1, 3)), 0, 255).astype(np.uint8), k)
     cv2.polylines(img, [np.round(poly).astype(np.int32)], True, (50, 50, 50), 2)
     mark = 0.13 * min(sx, sy)
@@ -118,16 +103,8 @@ def proxy_image(rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
             objs.append(_draw_part(img, owner, rng, len(objs), cx + rng.normal(0, 0.45 * d0),
                                    cy + rng.normal(0, 0.45 * d0), d))
     img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
-    anns = []
-    for k in np.unique(owner[owner >= 0]).tolist():
-        cls, full = objs[k]
-        visible = owner == k
-        # mostly hidden objects are left unlabelled (plates need their marks: half must show)
-        if visible.sum() < max(12, (0.5 if cls >= 4 else 0.3) * full):
-            continue
-        polys = _polygons_from_mask(visible)
-        if polys:
-            anns.append({"cls": cls, "segmentation": polys, "iscrowd": 0})
+    # mostly hidden objects are left unlabelled (plates need their marks: half must show)
+    anns = visible_annotations(owner, objs, lambda cls: 0.5 if cls >= 4 else 0.3, min_pixels=12)
     return img, anns
 
 

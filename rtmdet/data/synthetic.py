@@ -141,32 +141,54 @@ def synth_coco_image(rng: np.random.Generator, size_range: tuple[int, int] = (32
         d = float(np.exp(rng.uniform(np.log(8), np.log(0.5 * min(h, w)))))
         cx, cy = rng.uniform(-0.1 * d, w + 0.1 * d), rng.uniform(-0.1 * d, h + 0.1 * d)
         poly = _unit_shape(cls, rng) * d / 2 + [cx, cy]
-        m = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(m, [np.round(poly * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
-        ys, xs = np.nonzero(m)
-        if len(ys) == 0:
+
+        def tex(th: int, tw: int, cls: int = cls) -> np.ndarray:
+            colour = np.clip(np.array(_STYLE[cls][0]) + rng.integers(-25, 26, 3), 0, 255)
+            return _texture(_STYLE[cls][1], th, tw, colour, rng)
+        area = paint_object(img, owner, poly, tex, len(objs))
+        if area == 0:
             continue
-        colour = np.clip(np.array(_STYLE[cls][0]) + rng.integers(-25, 26, 3), 0, 255)
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        tex = _texture(_STYLE[cls][1], y1 - y0, x1 - x0, colour, rng)
-        sel = m[y0:y1, x0:x1].astype(bool)
-        img[y0:y1, x0:x1][sel] = tex[sel]
         if _STYLE[cls][1] == "outline":
             cv2.polylines(img, [np.round(poly).astype(np.int32)], True, (20, 20, 20), 2)
-        owner[m.astype(bool)] = len(objs)
-        objs.append((cls, float(m.sum())))
+        objs.append((cls, float(area)))
+    anns = visible_annotations(owner, objs, lambda cls: 0.25, min_pixels=16)
+    if rng.uniform() < crowd_prob:                         # a crowd region stored as RLE
+        anns.append(_draw_crowd(img, owner, rng))
+    return img, anns
+
+
+def paint_object(img: np.ndarray, owner: np.ndarray, poly: np.ndarray, tex_fn, k: int) -> int:
+    """Fill ``poly`` with the texture ``tex_fn(h, w)`` (called only when the polygon covers a
+    pixel, so an off-image object draws nothing from the stream) and claim its pixels for object
+    ``k`` in ``owner``; returns the object's full, unoccluded area in pixels."""
+    h, w = owner.shape
+    m = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(m, [np.round(poly * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+    ys, xs = np.nonzero(m)
+    if len(ys) == 0:
+        return 0
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    sel = m[y0:y1, x0:x1].astype(bool)
+    img[y0:y1, x0:x1][sel] = tex_fn(y1 - y0, x1 - x0)[sel]
+    owner[m.astype(bool)] = k
+    return int(len(ys))
+
+
+def visible_annotations(owner: np.ndarray, objs: list[tuple[int, float]], min_share,
+                        min_pixels: int) -> list[dict]:
+    """``[{cls, segmentation, iscrowd: 0}]`` traced from the *visible* pixels of each object, as
+    COCO's are; objects showing fewer than ``max(min_pixels, min_share(cls) × full area)`` pixels
+    are mostly hidden and left unlabelled."""
     anns = []
     for k in np.unique(owner[owner >= 0]).tolist():
         cls, full_area = objs[k]
         visible = owner == k
-        if visible.sum() < max(16, 0.25 * full_area):    # mostly hidden: leave it unlabelled
+        if visible.sum() < max(min_pixels, min_share(cls) * full_area):
             continue
         polys = _polygons_from_mask(visible)
         if polys:
             anns.append({"cls": cls, "segmentation": polys, "iscrowd": 0})
-    if rng.uniform() < crowd_prob:                         # a crowd region stored as RLE
-        anns.append(_draw_crowd(img, owner, rng))
-    return img, anns
+    return anns
 
 
 def _draw_crowd(img: np.ndarray, owner: np.ndarray, rng: np.random.Generator) -> dict:

@@ -35,7 +35,6 @@ with the official code path it reproduces:
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Literal
 
@@ -87,17 +86,15 @@ def init_official(model: nn.Module, backbone_init: BackboneInit = "cspnext_defau
     if backbone_init not in ("cspnext_default", "conv_module"):
         raise ValueError(f"backbone_init must be 'cspnext_default' or 'conv_module', "
                          f"got {backbone_init!r}")
-    stream = (lambda name: seeded(seed, name)) if seed is not None else (
-        lambda name: contextlib.nullcontext())
-    with stream("backbone"):
+    with seeded(seed, "backbone"):
         if backbone_init == "cspnext_default":
             _kaiming_uniform_zero_bias(model.backbone)
         else:
             _conv_module_init(model.backbone)
-    with stream("neck"):
+    with seeded(seed, "neck"):
         _kaiming_uniform_zero_bias(model.neck)
     _batchnorm(model)
-    with stream("head"):
+    with seeded(seed, "head"):
         model.head.init_weights()                     # rules 4–6 (RTMDetHead / RTMDetInsHead)
         if hasattr(model.head, "init_angle"):
             model.head.init_angle()                   # rule 7

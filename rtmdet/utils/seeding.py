@@ -24,9 +24,13 @@ def component_seed(seed: int, name: str) -> int:
 
 
 @contextlib.contextmanager
-def seeded(seed: int, name: str) -> Iterator[None]:
+def seeded(seed: int | None, name: str) -> Iterator[None]:
     """Run the block with torch's CPU RNG seeded for ``name``; the caller's RNG state is
-    restored afterwards, so what runs next does not depend on how much the block drew."""
+    restored afterwards, so what runs next does not depend on how much the block drew.
+    ``seed=None``: the block draws from the global RNG as it stands (no pairing)."""
+    if seed is None:
+        yield
+        return
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(component_seed(seed, name))
         yield
