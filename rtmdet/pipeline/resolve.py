@@ -16,7 +16,7 @@ import csv
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtmdet.config import PRESETS, Config, ConfigError, load_config
+from rtmdet.config import PRESETS, Config, ConfigError, load_config, save_config
 
 from .spec import ROOT, Experiment, ExperimentError
 
@@ -139,6 +139,15 @@ def resolve(exp: Experiment, variant: str, seed: int = 0, scale: Scale = PAPER_S
     """The validated config of one (variant, seed) run at ``scale``."""
     spec = run_spec(exp, variant, seed, scale, data_source, work_dir)
     return load_config(spec["base"], spec["overrides"])
+
+
+def resolve_to_file(spec: dict[str, Any], out: str, log: str) -> None:
+    """Validate one run's config from its :func:`run_spec` and write it as YAML (the pipeline's
+    ``resolve_config`` rule, run inside the Snakemake process so 139 runs do not pay 139
+    interpreter start-ups)."""
+    save_config(load_config(spec["base"], spec["overrides"]), out)
+    with open(log, "w") as f:
+        print(f"wrote {out}", file=f)
 
 
 def model_type(exp: Experiment, variant: str) -> str:

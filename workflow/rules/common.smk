@@ -9,7 +9,8 @@ from pathlib import Path
 # imported as installed (pip install -e .), like every other user of it.
 ROOT = Path(workflow.basedir).parent
 from rtmdet.pipeline.dvc import load_oneoff  # noqa: E402
-from rtmdet.pipeline.resolve import Scale, model_type, resolve, run_spec, seeds_for  # noqa: E402
+from rtmdet.pipeline.resolve import (Scale, model_type, resolve, resolve_to_file,  # noqa: E402
+                                     run_spec, seeds_for)
 from rtmdet.pipeline.spec import list_experiments  # noqa: E402
 from rtmdet.pipeline.shared import canonical_runs  # noqa: E402
 from rtmdet.pipeline.latency_plan import has_latency_claim  # noqa: E402

@@ -6,6 +6,7 @@ rule prepare_coco:
     """data/coco when the real set is there (checked, not copied), else the generated proxy task
     (proxy scale) or the embedded synthetic set; writes a small manifest the training rules
     depend on."""
+    priority: 50  # data first: every training waits for it
     output:
         "data/prepared/coco.json",
     params:
@@ -23,6 +24,7 @@ rule prepare_coco:
 
 rule synth_dota:
     """Synthetic DOTA-format scenes, used when data/dota is absent."""
+    priority: 50  # data first: every training waits for it
     output:
         directory("data/synth_dota"),
     log:
@@ -38,6 +40,7 @@ rule prepare_dota:
     (SPEC §10) of the train or val split."""
     input:
         dota_root,
+    priority: 50  # data first: every training waits for it
     output:
         "data/dota_split/{mode}/{split}/index.json",
     wildcard_constraints:
