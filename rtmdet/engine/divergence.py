@@ -69,7 +69,7 @@ class DivergenceGuard:
                 model: nn.Module) -> bool:
         """True when ``value`` (the loss or gradient norm of 1-based ``iteration``) is finite;
         otherwise False (skip this step) or :class:`DivergenceError` (stop)."""
-        value = float(value)
+        value = float(value.detach() if isinstance(value, torch.Tensor) else value)
         if math.isfinite(value):
             return True
         if self.policy == "skip_step" and self.skipped < self.max_skipped:

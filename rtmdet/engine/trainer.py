@@ -61,6 +61,9 @@ class Trainer:
         if self.device == "cuda" and self.world > 1:
             self.device = f"cuda:{local_rank}"
         self.stop_at_iter = stop_at_iter
+        # Read (and check) the checkpoint first: a corrupt or foreign last.pt fails in a
+        # second, not after the model and the dataset were built.
+        ckpt = self._read_resume(self.work_dir / "last.pt") if resume else None
         self.mlflow, self.resume = mlflow and D.is_main(), resume
         self.mlflow_run_id: str | None = None
         if cfg.train.threads:
@@ -94,8 +97,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.guard = DivergenceGuard(t.nan_policy, t.max_skipped_steps, self.work_dir)
         self.bad_input = Counter(self.dataset.source.bad.counts)   # + image-level, per batch
-        if resume:
-            self.load(self.work_dir / "last.pt")
+        if ckpt is not None:
+            self._load_state(self.work_dir / "last.pt", ckpt)
 
     @staticmethod
     def _init_from(model: nn.Module, path: str) -> None:
@@ -140,6 +143,9 @@ class Trainer:
         return path
 
     def load(self, path: Path) -> None:
+        self._load_state(path, self._read_resume(path))
+
+    def _read_resume(self, path: Path) -> dict[str, Any]:
         if not path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {path}")
         ckpt = load_checkpoint(path)
@@ -149,6 +155,9 @@ class Trainer:
         if ckpt["meta"].get("config_hash") != config_hash(self.cfg):
             raise ConfigError(f"{path}: saved with a different config; resume needs the same one "
                               "(or train into another --work-dir)")
+        return ckpt
+
+    def _load_state(self, path: Path, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["state_dict"])
         if self.ema and ckpt.get("ema"):
             self.ema.load_state_dict(ckpt["ema"])
@@ -251,7 +260,11 @@ class Trainer:
             if self.stop_at_iter is not None and self.global_iter == self.stop_at_iter:
                 bar.close()
                 raise StopTraining(f"stopped at global iteration {self.global_iter}")
-            losses = self.train_step(images, targets)
+            try:
+                losses = self.train_step(images, targets)
+            except BaseException:
+                bar.close()                  # the error line starts on a line of its own
+                raise
             if losses.pop("skipped", 0):
                 run.metrics({"skipped_steps": self.guard.skipped}, step=self.global_iter + 1)
             self.iter_in_epoch += 1

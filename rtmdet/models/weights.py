@@ -117,7 +117,8 @@ def load_weights(path: str | Path, model_source: Any = None) -> tuple[nn.Module,
     sd = ckpt.get("ema_state_dict") or ckpt["state_dict"]
     problem = state_dict_mismatch(model, sd)
     if problem:
-        source = model_source if model_source is not None else "its own config"
+        source = ("its own config" if model_source is None
+                  else getattr(model_source, "name", model_source))
         raise WeightMismatchError(f"{path}: weights do not fit the model of {source}: {problem}")
     bad = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
