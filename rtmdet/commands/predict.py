@@ -105,13 +105,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out_dir = Path(args.out)
+    images = list_images(args.source)
+    targets = output_paths(args.source, images, out_dir)     # refusals before the model loads
     model, cfg = load_weights(args.weights)
     model.to(args.device).eval()
     class_names = load_checkpoint(args.weights).get("meta", {}).get("classes")
-    out_dir = Path(args.out)
     results, skipped = [], 0
-    images = list_images(args.source)
-    for path, target in zip(images, output_paths(args.source, images, out_dir)):
+    for path, target in zip(images, targets):
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
             skipped += 1
