@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from rtmdet.config import Config, load_config
+from rtmdet.data.bad_input import summarize
 from rtmdet.engine.tracking import log_eval
 from rtmdet.evaluation.dota_patches import evaluate_dota
 from rtmdet.evaluation.evaluate import evaluate
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         print("segm " + json.dumps({k: round(v, 4) for k, v in report["segm_metrics"].items()}))
     print(f"wrote {out / 'eval.json'} ({report['num_detections']} detections, "
           f"{report['setting']} test setting)")
+    print(f"bad input: {summarize(report.get('bad_input', {}))}")
     if args.mlflow:
         log_eval(cfg, report, out)
     return 0

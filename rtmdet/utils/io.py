@@ -6,20 +6,66 @@ truncated checkpoint or JSON that a later rule would happily read.
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, IO
 
 import torch
 
+from .checkpoint_file import load_checkpoint  # noqa: F401 - its historical home
+
+
+ORPHAN_AGE_S = 3600.0       # a temp file of another host (or unnamed owner) is stale after this
+
+
+def _owner_tag() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def remove_orphans(path: Path) -> int:
+    """Delete temp files an interrupted write to ``path`` left (a kill mid-checkpoint leaves an
+    18-36 MB ``.last.pt.*.tmp`` otherwise, forever). A temp file names its writer
+    (``.NAME.HOST-PID.*.tmp``): it is removed when that process is gone from this host, or when
+    it is older than :data:`ORPHAN_AGE_S` (other hosts, older names); a live writer's is kept."""
+    removed, host = 0, socket.gethostname()
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        owner = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        h, _, pid = owner.rpartition("-")
+        try:
+            if h == host and pid.isdigit():
+                if _alive(int(pid)):
+                    continue
+            elif time.time() - tmp.stat().st_mtime < ORPHAN_AGE_S:
+                continue
+            tmp.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 def _atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_orphans(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_owner_tag()}.",
+                               suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -87,11 +133,3 @@ def atomic_save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
 
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
     return _atomic(path, lambda f: torch.save(obj, f))
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load one of our checkpoints; ``weights_only`` so a checkpoint can never execute code."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint not found: {path}") from None
