@@ -27,6 +27,9 @@ if unknown:
     raise ValueError(f"config ablations: unknown {unknown}; have "
                      f"{sorted(EXPERIMENTS) + sorted(TIMING_TABLES)}")
 EXPERIMENT_RE = "|".join(EXPERIMENTS)
+# Where the report rules write; the publish_* rules copy from here to reports/ (the committed
+# copy, which must never look like a finished target: rtmdet/pipeline/publish.py).
+BUILT = "runs/reports"
 PAPER_DIR = ROOT / "paper"     # the paper's numbers, whatever the working dir
 SCALE = Scale.from_dict(config["scale"], config["scales"][config["scale"]])
 BENCH = config["scales"][config["scale"]]["bench"]
