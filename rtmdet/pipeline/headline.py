@@ -61,11 +61,14 @@ def headline(table: str, root: Path = DST) -> list[str]:
 
 def summary(tables: Sequence[str], since: float, root: Path = DST) -> str:
     """The ``onsuccess`` text: the tables (re)published since ``since`` (epoch seconds)."""
-    fresh = [t for t in tables if (root / "tables" / f"{t}.md").exists()
-             and (root / "tables" / f"{t}.md").stat().st_mtime >= since]
+    def new(path: Path) -> bool:
+        return path.exists() and path.stat().st_mtime >= since
+
+    fresh = [t for t in tables if new(root / "tables" / f"{t}.md")]
+    index = root / "README.md"
     if not fresh:
-        return ""
-    lines = [f"Tables written ({len(fresh)}); the index is {root / 'README.md'}:"]
+        return f"Index written: {index}" if new(index) else ""
+    lines = [f"Tables written ({len(fresh)}); the index is {index}:"]
     for t in fresh:
         lines += headline(t, root)
     return "\n".join(lines)

@@ -145,13 +145,14 @@ CI_SCALE = {
 
 
 def _sandbox(tmp: Path) -> Path:
-    """A copy of what the workflow reads (workflow/, experiments/, paper/, params.yaml, and
-    rtmdet/ first on PYTHONPATH) and the committed reports/ of a fresh clone, so the test can
+    """A copy of what the workflow reads (workflow/, experiments/, paper/, params.yaml,
+    dvc.yaml, and rtmdet/ first on PYTHONPATH) and the committed reports/ of a fresh clone, so the test can
     edit an experiment or the code as a user would."""
     repo = tmp / "repo"
     for d in ("workflow", "experiments", "paper", "rtmdet", "reports"):
         shutil.copytree(ROOT / d, repo / d, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "params.yaml", repo / "params.yaml")
+    for f in ("params.yaml", "dvc.yaml"):
+        shutil.copy(ROOT / f, repo / f)
     return repo
 
 
