@@ -26,11 +26,15 @@ def ablation_rows(csv_path: Path) -> list[str]:
     rows = list(csv.DictReader(csv_path.open(newline="")))
     width = max([len(r["variant"]) for r in rows] + [7])
     out = [f"  {'variant':<{width}}  paper  ours AP [95 % CI]     delta [95 % CI]       verdict"]
+    def with_ci(value: str, low: str, high: str, fmt: str) -> str:
+        """``v [low, high]``; one seed has no interval: ``v``."""
+        return _num(value, fmt) + (f" [{_num(low, fmt)}, {_num(high, fmt)}]" if low else "")
+
     for r in rows:
-        ours = (f"{_num(r['ours_AP_mean'])} [{_num(r['ours_AP_ci_low'])}, "
-                f"{_num(r['ours_AP_ci_high'])}]" if r["ours_AP_mean"] else "not run")
-        delta = (f"{_num(r['ours_delta'], '{:+.1f}')} [{_num(r['ours_delta_ci_low'], '{:+.1f}')}, "
-                 f"{_num(r['ours_delta_ci_high'], '{:+.1f}')}]" if r.get("ours_delta") else "")
+        ours = (with_ci(r["ours_AP_mean"], r["ours_AP_ci_low"], r["ours_AP_ci_high"], "{:.1f}")
+                if r["ours_AP_mean"] else "not run")
+        delta = (with_ci(r["ours_delta"], r["ours_delta_ci_low"], r["ours_delta_ci_high"],
+                         "{:+.1f}") if r.get("ours_delta") else "")
         out.append(f"  {r['variant']:<{width}}  {_num(r['paper_AP']):>5}  {ours:<20}  "
                    f"{delta:<20}  {r.get('verdict', '')}".rstrip())
     return out

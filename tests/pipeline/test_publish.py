@@ -19,7 +19,8 @@ CSV = ("variant,label,paper_AP,ours_AP_mean,ours_AP_ci_low,ours_AP_ci_high,ours_
        "ours_delta_ci_low,ours_delta_ci_high,verdict\n"
        "k3,3x3,50.0,30.1,27.9,32.3,-1.07,-1.69,-0.44,agrees\n"
        "k5,5x5,50.9,31.2,29.0,33.3,,,,reference\n"
-       "k7,7x7,51.1,,,,,,,\n")
+       "k7,7x7,51.1,,,,,,,\n"
+       "k9,9x9,,29.0,,,-2.2,,,unresolved (n=1)\n")
 
 
 def _built(tmp: Path) -> tuple[Path, Path]:
@@ -70,6 +71,7 @@ def test_summary_lists_only_tables_published_since_the_start(tmp_path):
                                 "-0.4]", "agrees"]
     assert lines[3].split()[:3] == ["k5", "50.9", "31.2"] and lines[3].endswith("reference")
     assert "not run" in lines[4]
+    assert lines[5].split() == ["k9", "-", "29.0", "-2.2", "unresolved", "(n=1)"]   # one seed
     # a table without AP columns (timing): its markdown rows, separator left out
     assert headline("old", dst)[1:] == ["  | a | b |", "  | 1 | 2 |"]
     assert summary(["old"], start, dst) == ""                            # nothing new
