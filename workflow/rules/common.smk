@@ -189,3 +189,13 @@ def shared_source(wildcards):
 def shared_inputs(wildcards):
     src = shared_source(wildcards)
     return [f"{src}/final.pt"] if src else []
+
+
+# The publish rules' command (rules/report.smk): runs/reports/<f> -> reports/<f> + manifest.
+PUBLISH = (f"python -m rtmdet.pipeline.publish --src {BUILT} --dst reports"
+           " --manifest {output.manifest} {params.files} > {log} 2>&1")
+
+
+def published(wildcards, output):
+    """The publish job's reports/ files (every output but the manifest)."""
+    return [f for f in output if f != output.manifest]

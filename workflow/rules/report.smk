@@ -31,7 +31,7 @@ rule report_table:
         metrics=f"{BUILT}/metrics/{{ablation}}.json",
     params:
         runs=lambda w, input: str(Path(input.complexity).parent),
-        out=BUILT,
+        out=lambda w, output: str(Path(output.table).parents[1]),
         scale=config["scale"],
         scale_note=config["scales"][config["scale"]]["description"],
         data=report_data,
@@ -60,7 +60,7 @@ rule report_timing:
         json=f"{BUILT}/tables/cache_loading_time.json",
     params:
         scale=config["scale"],
-        out=BUILT,
+        out=lambda w, output: str(Path(output.table).parents[1]),
     log:
         "runs/logs/report/cache_loading_time.log",
     conda:
@@ -80,7 +80,7 @@ rule report_index:
         metrics=f"{BUILT}/metrics/overall.json",
     params:
         tables=expand(f"{BUILT}/tables/{{ablation}}.json", ablation=ABLATIONS + TIMING),
-        out=BUILT,
+        out=lambda w, output: str(Path(output.index).parent),
     log:
         "runs/logs/report/index.log",
     conda:
@@ -95,13 +95,7 @@ rule report_index:
 # reports/ would satisfy the publish job on a fresh clone; with it (never in git) the report and
 # every run it needs are built. Once published, a second invocation has nothing to do; a deleted
 # reports/ file (dvc repro removes its outs first) is copied again, nothing recomputed.
-PUBLISH = ("python -m rtmdet.pipeline.publish --src " + BUILT + " --dst reports"
-           " --manifest {output.manifest} {params.files} > {log} 2>&1")
-
-
-def published(wildcards, output):
-    """The publish job's reports/ files (every output but the manifest)."""
-    return [f for f in output if f != output.manifest]
+# (PUBLISH and published() are in common.smk.)
 
 
 rule publish_table:
@@ -125,6 +119,8 @@ rule publish_table:
         files=published,
     log:
         "runs/logs/publish/{ablation}.log",
+    conda:
+        "../envs/rtmdet.yaml"
     shell:
         PUBLISH
 
@@ -142,6 +138,8 @@ rule publish_timing:
         files=published,
     log:
         "runs/logs/publish/cache_loading_time.log",
+    conda:
+        "../envs/rtmdet.yaml"
     shell:
         PUBLISH
 
@@ -159,5 +157,7 @@ rule publish_index:
         files=published,
     log:
         "runs/logs/publish/index.log",
+    conda:
+        "../envs/rtmdet.yaml"
     shell:
         PUBLISH
