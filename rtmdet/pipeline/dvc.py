@@ -119,7 +119,7 @@ DVC_HEADER = """\
 """
 
 
-def params_doc(experiments: dict[str, Experiment], profile: str = "smoke") -> dict[str, Any]:
+def params_doc(experiments: dict[str, Experiment], profile: str = "proxy") -> dict[str, Any]:
     """params.yaml: the profile DVC runs Snakemake with, and the ablations (one stage each)."""
     return {"profile": profile,
             # One-off variant (empty ablation: none); see OneOff and README "Pipeline".
@@ -131,37 +131,44 @@ def params_doc(experiments: dict[str, Experiment], profile: str = "smoke") -> di
 
 def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
     """dvc.yaml: data, one stage per ablation table (its command is the table's Snakemake target,
-    so Snakemake stays the only scheduler), one per timing table and the index. Code (rtmdet/,
-    workflow/) is a dep: DVC then asks Snakemake, whose own rerun policy decides what really needs recomputing.
-    Reports are ``cache: false`` outs: versioned in git (readable on the forge), hashed by DVC;
-    the generated data is cached by DVC and ignored by git. Metrics are the flat numeric
-    ``reports/metrics/<table>.json`` (``dvc metrics show`` prints ``kernel_size.k5.AP_mean``);
-    plots are the table CSVs drawn over variants (x categorical) by the templates in
-    ``workflow/dvc_plots/`` (AP with its interval per stage, the paired Δ in :func:`dvc_plots`)."""
+    so Snakemake stays the only scheduler), one per timing table and the index.
+
+    The rerun policy is Snakemake's, and DVC follows it (docs/pipeline.md): a stage depends on
+    what Snakemake's triggers see - the experiment file and config/config.yaml (params: base
+    preset, overrides, scale), the data manifest (mtime) and workflow/ (the rules' code) - and
+    never on rtmdet/, so a code edit makes neither tool rerun anything. A stage that does rerun
+    only asks Snakemake, which recomputes what its own triggers say is stale.
+    Reports are ``cache: false`` outs: versioned in git (readable on the forge), hashed by DVC.
+    Metrics are the flat numeric ``reports/metrics/<table>.json`` (``dvc metrics show`` prints
+    ``kernel_size.k5.AP_mean``); plots are the table CSVs drawn over variants (x categorical) by
+    the templates in ``workflow/dvc_plots/`` (AP with its interval per stage, the paired Δ in
+    :func:`dvc_plots`). Params are only ``profile`` and the one-off: ``dvc exp show`` gets a
+    handful of params columns, the experiment files themselves are file deps."""
     smk = "snakemake --profile workflow/profiles/${profile}"
-    code = ["rtmdet", "workflow", "config/config.yaml"]      # workflow/ holds the Snakefile
+    code = ["workflow", "config/config.yaml"]      # workflow/ holds the Snakefile and rules
+    # The data manifests only: the data folders are large, generated, and not needed by DVC
+    # (persist: DVC must not delete them before asking Snakemake, or the fresh mtimes would
+    # make Snakemake retrain every run).
     stages: dict[str, Any] = {"prepare_coco": {
         "cmd": f"{smk} data/prepared/coco.json",
-        "deps": ["rtmdet/data", "workflow/scripts/prepare_coco.py", "config/config.yaml"],
+        "deps": code,
         "params": ["profile"],
-        # persist: DVC must not delete the data before asking Snakemake, or the fresh files'
-        # mtimes would make Snakemake retrain every run.
-        "outs": [{o: {"persist": True}} for o in ("data/prepared/coco.json", "data/synth_coco")]}}
+        "outs": [{"data/prepared/coco.json": {"persist": True, "cache": False}}]}}
     rotated = {n for n, e in experiments.items() if model_type(e, e.baseline) == "rotated"}
     if rotated:     # RTMDet-R tables train on DOTA patches (data/dota when present, else synthetic)
         stages["prepare_dota"] = {
             "cmd": f"{smk} dota_patches",
-            "deps": ["rtmdet/data", "workflow/rules/data.smk", "config/config.yaml"],
+            "deps": code,
             "params": ["profile"],
-            "outs": [{o: {"persist": True}} for o in ("data/dota_split", "data/synth_dota")]}
+            "outs": [{"data/dota_split": {"persist": True, "cache": False}}]}
     for name in experiments:
         data = "data/dota_split" if name in rotated else "data/prepared/coco.json"
         figs = [f"reports/figures/{name}{s}.png"
                 for s in ("", "_loss", "_pr", "_forest", "_ap_curve")]
         stages[f"table_{name}"] = {
-            "cmd": f"{smk} reports/tables/{name}.md",
+            "cmd": f"{smk} table_{name}",
             "deps": [f"experiments/{name}.yaml", *code, data],
-            "params": ["profile", "oneoff", f"ablations.{name}"],
+            "params": ["profile", "oneoff"],
             "outs": [{o: {"cache": False}} for o in (f"reports/tables/{name}.md",
                                                      f"reports/tables/{name}.json", *figs)],
             "metrics": [{f"reports/metrics/{name}.json": {"cache": False}}],
@@ -170,18 +177,15 @@ def dvc_doc(experiments: dict[str, Experiment]) -> dict[str, Any]:
                 "title": f"{name}: AP per variant (mean, 95 % CI)"}}]}
     for name, paper_csv in TIMING_TABLES.items():   # timings (rtmdet bench data), no training
         stages[f"table_{name}"] = {
-            "cmd": f"{smk} reports/tables/{name}.md",
+            "cmd": f"{smk} table_{name}",
             "deps": [*code, f"paper/{paper_csv}"],
             "params": ["profile"],
             "outs": [{o: {"cache": False}} for o in (f"reports/tables/{name}.md",
                                                      f"reports/tables/{name}.csv")],
             "metrics": [{f"reports/tables/{name}.json": {"cache": False}}]}
     stages["index"] = {
-        "cmd": f"{smk} reports/README.md",
-        "deps": ["rtmdet/pipeline/report.py", "rtmdet/pipeline/report_figures.py",
-                 "rtmdet/pipeline/report_timing.py", "rtmdet/pipeline/report_verdicts.py",
-                 "rtmdet/pipeline/report_evidence.py", "rtmdet/pipeline/report_stats.py",
-                 *[f"reports/tables/{n}.json" for n in [*experiments, *TIMING_TABLES]]],
+        "cmd": f"{smk} tables_index",
+        "deps": [*code, *[f"reports/tables/{n}.json" for n in [*experiments, *TIMING_TABLES]]],
         "params": ["profile"],
         "outs": [{o: {"cache": False}}
                  for o in ("reports/README.md", "reports/figures/speed_accuracy.png")],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -143,23 +144,60 @@ CI_SCALE = {
 }
 
 
+def _sandbox(tmp: Path) -> Path:
+    """A copy of what the workflow reads (workflow/, experiments/, paper/, params.yaml,
+    dvc.yaml, and rtmdet/ first on PYTHONPATH) and the committed reports/ of a fresh clone, so the test can
+    edit an experiment or the code as a user would."""
+    repo = tmp / "repo"
+    for d in ("workflow", "experiments", "paper", "rtmdet", "reports"):
+        shutil.copytree(ROOT / d, repo / d, ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("params.yaml", "dvc.yaml"):
+        shutil.copy(ROOT / f, repo / f)
+    return repo
+
+
 def test_reduced_smoke_dag_end_to_end(tmp_path):
-    """Two kernel-size variants through data → train → eval → bench → complexity → report →
-    index, then a second invocation that has nothing to do, then `snakemake --report`."""
+    """On a fresh clone (committed reports/ present): two kernel-size variants through data →
+    train → eval → bench → complexity → report → publish → index, the table's path and rows
+    printed; a second invocation has nothing to do; the rerun policy, the same for Snakemake and
+    DVC: a code edit reruns nothing, an edited variant retrains that variant only, a deleted
+    reports/ file is published again without recomputing; then `snakemake --report`."""
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    work = _workdir(tmp_path, ablations=["kernel_size"], variants={"kernel_size": ["k3", "k5"]},
+    work = _workdir(_sandbox(tmp_path), ablations=["kernel_size"],
+                    variants={"kernel_size": ["k3", "k5"]},
                     mlflow=False, scale="ci",
                     scales={**cfg["scales"],
                             "ci": {**CI_SCALE, "resources": cfg["scales"]["smoke"]["resources"]}},
                     synthetic={**cfg["synthetic"], "train": 8, "val": 4, "max_size": 160,
                                "min_size": 96},
                     bench={"backend": "torch", "device": "cpu", "threads": 1})
-    r = _smk("--cores", "2", "--resources", "cpu_share=2", "-d", str(work), "ablation_tables",
-             timeout=540)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    env = {**ENV, "PYTHONPATH": str(work)}
+    # The sandbox's Snakefile (its ROOT is the sandbox), the repo's --rerun-triggers.
+    smk = [*SNAKEMAKE, "-s", str(work / "workflow/Snakefile"), "--resources", "cpu_share=2",
+           "--rerun-triggers", "mtime", "params", "input", "code", "-d", str(work), "--cores", "2"]
+
+    def run(*args: str, timeout: int = 120) -> str:
+        r = subprocess.run([*smk, *args], cwd=work, env=env, capture_output=True, text=True,
+                           timeout=timeout)
+        assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+        return r.stdout + r.stderr
+
+    def planned(*args: str) -> dict[str, int]:
+        out = run("-n", *args)
+        return {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+                if len(line.split()) == 2 and line.split()[1].isdigit()}
+
+    committed = (work / "reports/tables/kernel_size.md").read_text()
+    out = run("ablation_tables", timeout=1200)
+    assert (work / "runs/kernel_size/k3/seed0/final.pt").exists()      # it trained
+    # onsuccess: where the table is and its headline rows
+    assert "reports/tables/kernel_size.md:" in out and "reports/README.md" in out
+    assert any(line.split()[:1] == ["k3"] and "not run" not in line for line in out.splitlines())
+    assert any(line.split()[:2] == ["k7", "51.1"] and "not run" in line for line in out.splitlines())
 
     table = work / "reports/tables/kernel_size.md"
     md = table.read_text()
+    assert md != committed and md == (work / "runs/reports/tables/kernel_size.md").read_text()
     assert "scale**: ci" in md and "synthetic" in md and "ablation (score 0.05, top 100)" in md
     rows = list(csv.DictReader((work / "reports/tables/kernel_size.csv").open()))
     assert [r["variant"] for r in rows] == ["k3", "k5", "k7"]
@@ -181,11 +219,47 @@ def test_reduced_smoke_dag_end_to_end(tmp_path):
         assert (work / "reports/figures" / fig).read_bytes()[:4] == b"\x89PNG"
     index = (work / "reports/README.md").read_text()
     assert "tables/kernel_size.md" in index and "Smoke scale" not in index
+    manifest = json.loads((work / "runs/reports/published/kernel_size.json").read_text())
+    assert "reports/tables/kernel_size.md" in manifest["files"]
 
-    again = _smk("--cores", "2", "-d", str(work), "ablation_tables")
-    assert "Nothing to be done" in again.stdout + again.stderr
+    assert "Nothing to be done" in run("ablation_tables")
+    # DVC records what Snakemake built and agrees that it is current.
+    dvc = [str(BIN / "dvc")]
+    def dvc_run(*args: str) -> str:
+        r = subprocess.run([*dvc, *args], cwd=work, env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout + r.stderr
+    dvc_run("init", "--no-scm", "-q")
+    dvc_run("commit", "--force", "--quiet", "--with-deps", "table_kernel_size")
+    assert "up to date" in dvc_run("status", "--with-deps", "table_kernel_size")
+
+    # A code edit (rtmdet/ is not an input of either tool) reruns nothing.
+    with (work / "rtmdet/models/cspnext.py").open("a") as f:
+        f.write("\n# an edit that changes no result\n")
+    assert "Nothing to be done" in run("-n", "ablation_tables")
+    assert "up to date" in dvc_run("status", "--with-deps", "table_kernel_size")
+
+    # An edited variant retrains that variant only (and re-renders its table).
+    exp = work / "experiments/kernel_size.yaml"
+    exp.write_text(exp.read_text().replace(
+        "overrides: {model.backbone.kernel_size: 3, model.neck.kernel_size: 3}",
+        "overrides: {model.backbone.kernel_size: 3, model.neck.kernel_size: 3, train.base_lr: 0.002}"))
+    plan = planned("ablation_tables")
+    assert {k: plan.get(k, 0) for k in ("resolve_config", "train", "eval", "bench", "report_table",
+                                        "publish_table")} == {
+        "resolve_config": 1, "train": 1, "eval": 1, "bench": 1, "report_table": 1,
+        "publish_table": 1}
+    assert "runs/kernel_size/k5/seed0/final.pt" not in run("-n", "-p", "ablation_tables").split(
+        "rule train:")[-1].split("\n\n")[0]
+    assert "experiments/kernel_size.yaml" in dvc_run("status", "table_kernel_size")
+    exp.write_text(exp.read_text().replace(", train.base_lr: 0.002}", "}"))
+
+    # A deleted published file (what `dvc repro` does to its outs first) is copied again.
+    table.unlink()
+    out = run("table_kernel_size")
+    assert table.read_text() == md and "publish_table" in out and "rule train" not in out
 
     html = work / "report.html"
-    rep = _smk("--cores", "1", "-d", str(work), "--report", str(html), "ablation_tables")
-    assert rep.returncode == 0, (rep.stdout + rep.stderr)[-3000:]
+    run("--report", str(html), "ablation_tables")
     assert html.stat().st_size > 10_000

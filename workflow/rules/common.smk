@@ -28,6 +28,9 @@ if unknown:
     raise ValueError(f"config ablations: unknown {unknown}; have "
                      f"{sorted(EXPERIMENTS) + sorted(TIMING_TABLES)}")
 EXPERIMENT_RE = "|".join(EXPERIMENTS)
+# Where the report rules write; the publish_* rules copy from here to reports/ (the committed
+# copy, which must never look like a finished target: rtmdet/pipeline/publish.py).
+BUILT = "runs/reports"
 PAPER_DIR = ROOT / "paper"     # the paper's numbers, whatever the working dir
 SCALE = Scale.from_dict(config["scale"], config["scales"][config["scale"]])
 BENCH = config["scales"][config["scale"]]["bench"]
@@ -187,3 +190,13 @@ def shared_source(wildcards):
 def shared_inputs(wildcards):
     src = shared_source(wildcards)
     return [f"{src}/final.pt"] if src else []
+
+
+# The publish rules' command (rules/report.smk): runs/reports/<f> -> reports/<f> + manifest.
+PUBLISH = (f"python -m rtmdet.pipeline.publish --src {BUILT} --dst reports"
+           " --manifest {output.manifest} {params.files} > {log} 2>&1")
+
+
+def published(wildcards, output):
+    """The publish job's reports/ files (every output but the manifest)."""
+    return [f for f in output if f != output.manifest]
