@@ -130,7 +130,7 @@ def build_runner(recipe: dict, seed: int, work_dir: Path):
         default_hooks=dict(timer=dict(type="IterTimerHook"),
                            logger=dict(type="LoggerHook", interval=r["log_interval"]),
                            param_scheduler=dict(type="ParamSchedulerHook"), checkpoint=None,
-                           sampler_seed=dict(type="DistSamplerSeedHook"), visualization=None),
+                           sampler_seed=dict(type="DistSamplerSeedHook")),
         custom_hooks=[ema, _Hooks.switch_hook(r["stage2_start"], stage2)],
         randomness=dict(seed=seed), default_scope="mmdet", launcher="none",
         env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo"),
