@@ -134,9 +134,10 @@ def recipe_of(cfg: Config, data: dict[str, Any], iters: int) -> dict[str, Any]:
 
 
 def coco_ap(ann_file: Path, results: list[dict[str, Any]]) -> dict[str, float]:
-    """The one evaluator of both sides: pycocotools COCOeval, bbox, AP etc. ×100."""
+    """The one evaluator of both sides: pycocotools COCOeval, bbox, AP etc. ×100 (COCO's −1,
+    "no ground truth of that size", stays −1)."""
     stats, _, _ = coco_evaluate(ann_file, results, "bbox", "pycocotools")
-    return {k: 100 * v for k, v in stats.items()}
+    return {k: 100 * v if v >= 0 else v for k, v in stats.items()}
 
 
 class CurveTrainer(Trainer):

@@ -91,6 +91,7 @@ class _Hooks:
 
 
 def build_runner(recipe: dict, seed: int, work_dir: Path):
+    from mmengine.config import ConfigDict
     from mmengine.runner import Runner
 
     cfg, model = oracle_env.load_config("det", "tiny")
@@ -98,7 +99,7 @@ def build_runner(recipe: dict, seed: int, work_dir: Path):
     factor = r["img_size"] / 640
     model["bbox_head"]["num_classes"] = len(d["classes"])
     ev = r["eval"]
-    model["test_cfg"] = dict(nms_pre=ev["nms_pre"], min_bbox_size=0, score_thr=ev["score_thr"],
+    model["test_cfg"] = ConfigDict(nms_pre=ev["nms_pre"], min_bbox_size=0, score_thr=ev["score_thr"],
                              nms=dict(type="nms", iou_threshold=ev["iou_thr"]),
                              max_per_img=ev["max_per_img"])
     stage1 = scaled_pipeline(cfg.train_pipeline, factor)
