@@ -50,8 +50,12 @@ def _run(cmd: list[str], **kw) -> None:
     subprocess.run([str(c) for c in cmd], check=True, **kw)
 
 
-def ensure_venv() -> list[str]:
-    """Create the oracle venv when missing; returns the steps it ran (for the log)."""
+def ensure_venv(rotated: bool = True) -> list[str]:
+    """Create the oracle venv when missing; returns the steps it ran (for the log).
+
+    ``rotated=False`` skips the mmrotate extraction (steps 1-3 only): callers that train or run
+    the detection model alone (``benchmarks/parity_official.py``) need no GitHub clone.
+    """
     steps = []
     if not VENV_PY.exists():
         ORACLE.mkdir(parents=True, exist_ok=True)
@@ -60,6 +64,8 @@ def ensure_venv() -> list[str]:
         _run([VENV_PY, "-m", "pip", "install", "-q", "--no-deps", *OFFICIAL])
         steps.append("created venv, installed " + " ".join(ORACLE_DEPS + OFFICIAL))
     src = ORACLE / "mmrotate"
+    if not rotated:
+        return steps
     if (src / "COMMIT").exists() and (src / "COMMIT").read_text().strip() == MMROTATE_COMMIT:
         return steps
     src.mkdir(parents=True, exist_ok=True)
