@@ -12,6 +12,8 @@ import importlib.util
 import os
 import sys
 
+from rtmdet import __version__
+from rtmdet.commands.common import parse
 from rtmdet.config import ConfigError
 from rtmdet.models.weights import WeightMismatchError
 from rtmdet.utils.errors import UserError
@@ -44,6 +46,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     help line only): every pipeline job is one ``rtmdet`` process, and importing all ten
     command modules (scipy, ONNX, MLflow, ...) cost ~3 s of start-up per job."""
     parser = argparse.ArgumentParser(prog="rtmdet", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"rtmdet {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         if only is not None and name != only:
@@ -67,7 +71,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+    args = parse(build_parser(argv[0] if argv and argv[0] in COMMANDS else None), argv)
     try:
         return int(args._run(args) or 0)
     except (UserError, ConfigError, WeightMismatchError, FileNotFoundError) as e:

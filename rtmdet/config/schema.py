@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ConfigError(ValueError):
@@ -170,6 +170,9 @@ class TrainConfig(_Section):
     checkpoint_interval: int = 10                # epochs
     checkpoint_iters: int | None = None          # also save last.pt every N iterations
     log_interval: int = 10                       # iterations between MLflow metric writes
+    # Validate the EMA weights every N epochs (and after the last) into metrics.csv (val_AP)
+    # and best.pt by the main metric; 0 = off. Changes no training result (not in config_hash).
+    val_interval: int = Field(default=0, ge=0)
     max_iters_per_epoch: int | None = None       # smoke runs cut epochs short
     device: str = "auto"
     threads: int | None = None                   # torch CPU threads (None: torch's default)
@@ -220,12 +223,18 @@ class Config(_Section):
         return flatten_dict(self.to_dict())
 
 
-def config_hash(cfg: Config, ignore: tuple[str, ...] = ("tags", "work_dir")) -> str:
-    """Hash of what determines a result: the config minus bookkeeping fields (``ignore``). Saved
-    in checkpoints (a resume must use the same config) and in MLflow tags."""
+def config_hash(cfg: Config, ignore: tuple[str, ...] = ("tags", "work_dir", "train.val_interval")
+                ) -> str:
+    """Hash of what determines a result: the config minus bookkeeping fields (``ignore``, dotted
+    keys allowed). Saved in checkpoints (a resume must use the same config) and in MLflow tags;
+    how often training validates changes no weight, so a resume may change it."""
     d = cfg.to_dict()
     for key in ignore:
-        d.pop(key, None)
+        *parents, leaf = key.split(".")
+        node = d
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -2,6 +2,10 @@
 
 A job killed mid-write (Snakemake timeout, SLURM pre-emption, Ctrl-C) must never leave a
 truncated checkpoint or JSON that a later rule would happily read.
+
+The temp file is created with mode 0666 filtered by the process umask, like ``open()`` would
+(``tempfile.mkstemp`` forces 0600, which left every report and checkpoint unreadable to the
+colleagues sharing a server).
 """
 from __future__ import annotations
 
@@ -9,17 +13,28 @@ import csv
 import io
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Callable, IO
 
 import torch
 
 
+def _create_temp(folder: Path, name: str) -> tuple[int, str]:
+    """A new, exclusively created temp file beside the target, with default permissions."""
+    for _ in range(100):
+        tmp = str(folder / f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{folder}: no free temp file name for {name}")
+
+
 def _atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
