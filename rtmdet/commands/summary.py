@@ -42,8 +42,8 @@ def train_summary_rows(trainer: Any, final: Path) -> list[tuple[str, str]]:
 
 def print_train_summary(trainer: Any, final: Path, console: Console | None = None) -> None:
     table = Table(title="rtmdet train: summary", show_header=False, title_justify="left")
-    table.add_column("", style="bold")
-    table.add_column("")
+    table.add_column("", style="bold", no_wrap=True)
+    table.add_column("", overflow="fold")
     for k, v in train_summary_rows(trainer, final):
         table.add_row(k, v)
     (console or Console(soft_wrap=False)).print(table)
