@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from rtmdet.config import Config
+from rtmdet.data.bad_input import summarize
 from rtmdet.engine.tracking import log_eval
 from rtmdet.evaluation.dota_patches import evaluate_dota
 from rtmdet.evaluation.evaluate import evaluate
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     print_coco_report(report)
     print(f"wrote {', '.join(Path(f).name for f in report['files'])} to {out} "
           f"({report['setting']} test setting)")
+    print(f"bad input: {summarize(report.get('bad_input', {}))}")
     if args.mlflow:
         log_eval(cfg, report, out)
     return 0

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from rtmdet.data.class_names import official_class_names
 from rtmdet.utils.io import atomic_write_bytes, atomic_write_json
+from rtmdet.utils.errors import UserError
 from rtmdet.utils.io import load_checkpoint
 
 from .common import add_device, add_overrides, model_and_config, optional_config, resolve_device
@@ -35,6 +36,28 @@ def list_images(source: str | Path) -> list[Path]:
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such file or directory")
     return [src]
+
+
+def output_paths(source: str | Path, images: list[Path], out_dir: Path) -> list[Path]:
+    """Where each drawn image goes: the source's relative path mirrored under ``out_dir``, the
+    extension kept in the name (``x.bmp`` -> ``x.bmp.png``; JPEG and PNG stay as they are), so
+    ``x.bmp`` and ``x.png`` or ``a/x.png`` and ``b/x.png`` never overwrite each other. An output
+    folder inside the source tree is refused: predict would overwrite its inputs (and read its
+    own drawings next time)."""
+    src = Path(source).resolve()
+    out = out_dir.resolve()
+    if src.is_dir() and (out == src or src in out.parents):
+        raise UserError(f"--out {out_dir} is inside --source {source}: the drawn images would "
+                        "overwrite or mix with the inputs; choose an output folder outside it")
+    paths = []
+    for path in images:
+        rel = path.resolve().relative_to(src) if src.is_dir() else Path(path.name)
+        if rel.suffix.lower() not in (".jpg", ".png"):
+            rel = rel.with_name(rel.name + ".png")
+        if (out / rel).resolve() == path.resolve():
+            raise UserError(f"--out {out_dir}: would overwrite the input {path}")
+        paths.append(out_dir / rel)
+    return paths
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,13 +82,15 @@ def class_names_of(weights: str, cfg) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out_dir = Path(args.out)
+    images = list_images(args.source)
+    targets = output_paths(args.source, images, out_dir)     # refusals before the model loads
     model, cfg = model_and_config(args.config, args.weights, args.overrides)
     model.to(resolve_device(args.device)).eval()
     class_names = class_names_of(args.weights, cfg)
-    out_dir = Path(args.out)
     results, skipped = [], 0
-    for path in tqdm(list_images(args.source), desc="predict", unit="img", mininterval=1.0,
-                     dynamic_ncols=True):
+    for path, target in tqdm(list(zip(images, targets)), desc="predict", unit="img",
+                             mininterval=1.0, dynamic_ncols=True):
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
             skipped += 1
@@ -75,10 +100,8 @@ def run(args: argparse.Namespace) -> int:
                              args.iou_thr or cfg.eval.iou_thr,
                              args.max_per_img or cfg.eval.max_per_img, class_names,
                              task=cfg.model.type)
-        ok, buf = cv2.imencode(path.suffix if path.suffix.lower() in (".jpg", ".png") else ".png",
-                               draw_detections(img, dets))
-        name = path.name if path.suffix.lower() in (".jpg", ".png") else path.stem + ".png"
-        atomic_write_bytes(out_dir / name, buf.tobytes())
+        ok, buf = cv2.imencode(target.suffix, draw_detections(img, dets))
+        atomic_write_bytes(target, buf.tobytes())
         results.append({"file": str(path), "width": img.shape[1], "height": img.shape[0],
                         "detections": dets})
     atomic_write_json(out_dir / "detections.json",

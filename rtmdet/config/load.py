@@ -17,8 +17,9 @@ import yaml
 from pydantic import ValidationError
 
 from rtmdet.utils.io import atomic_write_text
-from rtmdet.utils.yaml_io import read_yaml_mapping
+from rtmdet.utils.yaml_io import load_yaml_text, read_yaml_mapping
 
+from .checks import consistency_errors
 from .presets import PRESETS
 from .schema import Config, ConfigError, flatten_dict
 
@@ -50,7 +51,7 @@ def _layers(source: str | Path, seen: tuple[str, ...] = ()) -> list[tuple[str, d
     key = str(path.resolve())
     if key in seen:
         raise ConfigError(f"{path}: base chain loops back to itself")
-    data = read_yaml_mapping(path, ConfigError)
+    data = read_yaml_mapping(path, ConfigError, allow_empty=False)
     base = data.pop("base", None)
     chain: list[tuple[str, dict[str, Any]]] = []
     if base is not None:
@@ -67,7 +68,7 @@ def parse_override(item: str) -> tuple[str, Any]:
         raise ConfigError(f"override {item!r}: expected key=value")
     key, raw = item.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = load_yaml_text(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
     return key.strip(), value
@@ -104,7 +105,7 @@ def load_config(source: str | Path | Config | None = None,
 
 def _validate(data: dict[str, Any], origins: dict[str, str]) -> Config:
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
@@ -112,9 +113,16 @@ def _validate(data: dict[str, Any], origins: dict[str, str]) -> Config:
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         else:
-            msg = f"{err['msg']} (got {err.get('input')!r})"
+            text = err["msg"].removeprefix("Value error, ")
+            msg = f"{text} (got {err.get('input')!r})"
         more = f" [+{len(e.errors()) - 1} more]" if len(e.errors()) > 1 else ""
         raise ConfigError(f"{source}: {key}: {msg}{more}") from None
+    problems = consistency_errors(cfg)
+    if problems:
+        key, msg = problems[0]
+        more = f" [+{len(problems) - 1} more]" if len(problems) > 1 else ""
+        raise ConfigError(f"{_origin(key, origins)}: {key}: {msg}{more}")
+    return cfg
 
 
 def _origin(key: str, origins: dict[str, str]) -> str:

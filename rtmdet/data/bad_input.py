@@ -38,7 +38,19 @@ class BadInput:
         elif total == self.max_logged + 1:
             log.warning("further skips are counted but not logged")
 
+    def since(self, seen: Counter[str]) -> dict[str, int]:
+        """Counts added since ``seen`` (which is brought up to date): what a dataloader worker
+        reports back with each item, as its own copy of this object is lost with the worker."""
+        new = {r: n - seen[r] for r, n in self.counts.items() if n > seen[r]}
+        seen.update(new)
+        return new
+
     def summary(self) -> str:
-        if not self.counts:
-            return "no bad input"
-        return "skipped " + ", ".join(f"{n} × {r}" for r, n in sorted(self.counts.items()))
+        return summarize(self.counts)
+
+
+def summarize(counts: Counter[str] | dict[str, int]) -> str:
+    """``skipped 2 × truncated image, 1 × non-finite bbox coordinate`` (or ``no bad input``)."""
+    if not any(counts.values()):
+        return "no bad input"
+    return "skipped " + ", ".join(f"{n} × {r}" for r, n in sorted(counts.items()) if n)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,31 @@ from .bad_input import BadInput
 log = logging.getLogger("rtmdet.data")
 
 
+def truncated(data: bytes) -> bool:
+    """A JPEG without its end-of-image marker or a PNG without its IEND chunk: the file was cut
+    (interrupted copy or download). OpenCV decodes such a JPEG anyway, the missing rows grey,
+    and says so only on libjpeg's stderr, so training would learn from the grey."""
+    if data[:2] == b"\xff\xd8":
+        return b"\xff\xd9" not in data[-1024:]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-64:]
+    return False
+
+
 def read_image(path: Path, bad: BadInput) -> np.ndarray | None:
-    """BGR uint8 image, or None (after reporting to ``bad``) when missing or unreadable."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
+    """BGR uint8 image, or None (after reporting to ``bad``) when missing, truncated or
+    unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError:
         bad("missing image file" if not path.exists() else "unreadable or corrupt image", str(path))
+        return None
+    if truncated(data):
+        bad("truncated image", str(path), f"{len(data)} bytes")
+        return None
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if img is None:
+        bad("unreadable or corrupt image", str(path))
     return img
 
 
@@ -99,7 +120,15 @@ class CocoDataset:
             if not isinstance(bbox, list) or len(bbox) != 4:
                 self.bad("malformed bbox", f"{where} annotation {ann.get('id')}", repr(bbox))
                 continue
-            x, y, bw, bh = (float(v) for v in bbox)
+            try:
+                x, y, bw, bh = (float(v) for v in bbox)
+            except (TypeError, ValueError):
+                self.bad("malformed bbox", f"{where} annotation {ann.get('id')}", repr(bbox))
+                continue
+            if not all(math.isfinite(v) for v in (x, y, bw, bh)):
+                self.bad("non-finite bbox coordinate", f"{where} annotation {ann.get('id')}",
+                         f"bbox={bbox}")
+                continue
             if bw < 1 or bh < 1:
                 self.bad("zero, negative or sub-pixel box size", f"{where} annotation {ann['id']}",
                          f"bbox={bbox}")

@@ -35,7 +35,12 @@ def parse_dota_labels(path: str | Path, classes: tuple[str, ...] = DOTA_CLASSES,
     bad = bad or BadInput("skip")
     index = {c: i for i, c in enumerate(classes)}
     quads, labels, diff = [], [], []
-    for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        bad("label file not UTF-8 text", str(path), f"byte {e.start}")
+        text = ""
+    for lineno, line in enumerate(text.splitlines(), 1):
         parts = line.split()
         if not parts or parts[0].startswith(("imagesource", "gsd")):
             continue

@@ -11,6 +11,7 @@ own caches (use non-persistent workers so ``set_epoch`` reaches them).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ class TrainDataset(Dataset):
         if len(source) == 0:
             raise DataError("training set is empty (all images filtered or missing)")
         self.source, self.size, self.seed = source, img_size, seed
+        self._reported = Counter(source.bad.counts)   # annotation-level: the trainer has them
         self.mosaic, self.mixup = mosaic, mixup
         self.resize_ratio, self.stage2_resize_ratio = tuple(resize_ratio), tuple(stage2_resize_ratio)
         self.hsv_gains, self.flip_prob, self.rotated = tuple(hsv_gains), flip_prob, rotated
@@ -149,7 +151,11 @@ class TrainDataset(Dataset):
         for _ in range(MAX_REDRAWS):
             sample = self._pipeline(index, rng)
             if sample is not None:
-                return to_item(sample)
+                item = to_item(sample)
+                news = self.source.bad.since(self._reported)
+                if news:                 # image-level skips travel back with the item
+                    item["bad_input"] = news
+                return item
             index = int(rng.integers(0, len(self.source)))   # crop left no box: draw another
         raise DataError(f"no sample with boxes after {MAX_REDRAWS} draws")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from rtmdet.config import Config, config_hash, save_config
+from rtmdet.config import Config, ConfigError, config_hash, save_config
+from rtmdet.data.bad_input import summarize
 from rtmdet.data.loader import build_train_dataset, collate
 from rtmdet.data.preprocess import normalize
 from rtmdet.data.stages import stage_for_epoch
@@ -35,6 +37,7 @@ from rtmdet.models.weights import save_weights
 from rtmdet.utils.io import atomic_save_figure, atomic_torch_save, atomic_write_text, csv_text, load_checkpoint, pyplot
 
 from . import distributed as D
+from .divergence import DivergenceGuard, grad_norm, non_finite_tensors
 from .ema import ModelEMA, unwrap
 from .optim import LRSchedule, build_optimizer
 from .tracking import RunLogger, git_sha
@@ -65,6 +68,9 @@ class Trainer:
         if self.device == "cuda" and self.world > 1:
             self.device = f"cuda:{local_rank}"
         self.stop_at_iter = stop_at_iter
+        # Read (and check) the checkpoint first: a corrupt or foreign last.pt fails in a
+        # second, not after the model and the dataset were built.
+        ckpt = self._read_resume(self.work_dir / "last.pt") if resume else None
         self.mlflow, self.resume = mlflow and D.is_main(), resume
         self.mlflow_run_id: str | None = None
         if cfg.train.threads:
@@ -96,12 +102,14 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.epoch, self.iter_in_epoch, self.global_iter = 0, 0, 0
         self.history: list[dict[str, Any]] = []
+        self.guard = DivergenceGuard(t.nan_policy, t.max_skipped_steps, self.work_dir)
+        self.bad_input = Counter(self.dataset.source.bad.counts)   # + image-level, per batch
         self.validation = (PeriodicValidation(validate, t.val_interval)
                            if validate is not None and t.val_interval else None)
         self.files: list[Path] = []              # what fit() wrote, for the summary
         self.last_val: dict[str, Any] | None = None   # the latest validation, for the summary
-        if resume:
-            self.load(self.work_dir / "last.pt")
+        if ckpt is not None:
+            self._load_state(self.work_dir / "last.pt", ckpt)
 
     @staticmethod
     def _init_from(model: nn.Module, path: str) -> None:
@@ -140,7 +148,12 @@ class Trainer:
                 "world_size": self.world, "epoch": self.epoch, "global_iter": self.global_iter}
 
     def save(self, name: str) -> Path:
-        path = atomic_torch_save(self.work_dir / name, self.state())
+        state = self.state()
+        bad = non_finite_tensors({"model": state["state_dict"], "ema": state["ema_state_dict"] or {}})
+        if bad:                              # e.g. BatchNorm statistics of a diverged forward
+            raise self.guard.error(f"{len(bad)} weight tensors are not finite (e.g. {bad[0]}), "
+                                   f"{name} not written", self.global_iter)
+        path = atomic_torch_save(self.work_dir / name, state)
         self._write_metrics()
         return path
 
@@ -151,11 +164,21 @@ class Trainer:
                             {**self._meta(), "weights": "ema" if self.ema else "model", **meta})
 
     def load(self, path: Path) -> None:
+        self._load_state(path, self._read_resume(path))
+
+    def _read_resume(self, path: Path) -> dict[str, Any]:
         if not path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {path}")
         ckpt = load_checkpoint(path)
+        if not {"state_dict", "optimizer", "meta", "history"} <= ckpt.keys():
+            raise ConfigError(f"{path}: not a training checkpoint of `rtmdet train` (--resume "
+                              "needs a last.pt)")
         if ckpt["meta"].get("config_hash") != config_hash(self.cfg):
-            raise ValueError(f"{path}: saved with a different config; resume needs the same one")
+            raise ConfigError(f"{path}: saved with a different config; resume needs the same one "
+                              "(or train into another --work-dir)")
+        return ckpt
+
+    def _load_state(self, path: Path, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["state_dict"])
         if self.ema and ckpt.get("ema"):
             self.ema.load_state_dict(ckpt["ema"])
@@ -193,17 +216,29 @@ class Trainer:
         x = normalize(images.to(self.device, non_blocking=True))
         if self.cfg.train.channels_last:     # no-op for the loader's batches (already NHWC)
             x = x.contiguous(memory_format=torch.channels_last)
+        for t in targets:
+            self.bad_input.update(t.get("bad_input", {}))
         targets = [{k: v.to(self.device) for k, v in t.items() if isinstance(v, torch.Tensor)}
                    for t in targets]
-        net = self.ddp or self.model
+        net, it = self.ddp or self.model, self.global_iter + 1
+        self.guard.before_forward(self.model)
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
             outputs = net(x)                 # the model's raw outputs (2 for det, 3 R, 4 Ins)
         losses = self.criterion(*outputs, targets)
         self.optimizer.zero_grad(set_to_none=True)
+        if self.world == 1 and not self.guard.step_ok("loss", losses["loss"], it, self.model):
+            return {k: float(v.detach()) for k, v in losses.items()} | {"skipped": 1}
         self.scaler.scale(losses["loss"]).backward()
+        norm = None
         if self.cfg.train.grad_clip:
             self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+            norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        elif not self.amp:
+            norm = grad_norm(self.model)
+        if norm is not None and not self.amp and not self.guard.step_ok(
+                "gradient norm", norm, it, self.model):
+            self.optimizer.zero_grad(set_to_none=True)
+            return {k: float(v.detach()) for k, v in losses.items()} | {"skipped": 1}
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.ema:
@@ -229,6 +264,9 @@ class Trainer:
             final = self.work_dir / "final.pt"
             if D.is_main():
                 self.save_weights("final.pt")
+                print(f"bad input: {summarize(self.bad_input)}"
+                      + (f"; {self.guard.skipped} non-finite steps skipped" if self.guard.skipped
+                         else ""))
                 curve = plot_loss_curve(self.history, self.work_dir / "loss_curve.png")
                 for p in (self.work_dir / "config.yaml", self.work_dir / "metrics.csv", curve):
                     run.artifact(p)
@@ -268,7 +306,13 @@ class Trainer:
             if self.stop_at_iter is not None and self.global_iter == self.stop_at_iter:
                 bar.close()
                 raise StopTraining(f"stopped at global iteration {self.global_iter}")
-            losses = self.train_step(images, targets)
+            try:
+                losses = self.train_step(images, targets)
+            except BaseException:
+                bar.close()                  # the error line starts on a line of its own
+                raise
+            if losses.pop("skipped", 0):
+                run.metrics({"skipped_steps": self.guard.skipped}, step=self.global_iter + 1)
             self.iter_in_epoch += 1
             self.global_iter += 1
             now = time.perf_counter()

@@ -49,7 +49,8 @@ def evaluate(model: torch.nn.Module, cfg: Config, out_dir: str | Path | None = N
     report = {"metrics": stats, "test_settings": settings, "setting": "ablation" if fast else "main",
               "num_images": len(source) if max_images is None else min(max_images, len(source)),
               "num_detections": len(results), "ann_file": str(source.ann_file),
-              "per_class": per_class_ap(precision, cat_ids, names)}
+              "per_class": per_class_ap(precision, cat_ids, names),
+              "bad_input": dict(source.bad.counts)}
     if ins:
         report.update(segm.segm_report(source.ann_file, segm_results, names, backend))
     if out_dir is not None:

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from rtmdet.config import Config, load_config
+from rtmdet.utils.checkpoint_file import UnsafeCheckpointError
+from rtmdet.utils.errors import CheckpointError
 from rtmdet.utils.io import atomic_torch_save, load_checkpoint
 
 from .build import build_model
@@ -85,8 +87,12 @@ def load_mmdet_weights(model: nn.Module, state_dict: dict[str, Any]) -> list[str
     if problems:
         shown = "\n  ".join(problems[:40])
         more = f"\n  ... and {len(problems) - 40} more" if len(problems) > 40 else ""
-        raise WeightMismatchError(f"{len(problems)} problem(s) loading official weights:\n  "
-                                  f"{shown}{more}")
+        kinds = {k: sum(p.startswith(k) for p in problems)
+                 for k in ("shape mismatch", "unexpected", "missing")}
+        head = ", ".join(f"{n} {k}" for k, n in kinds.items() if n)
+        # The first line is what the CLI prints: counts by kind and the first problem.
+        raise WeightMismatchError(f"{len(problems)} problem(s) loading official weights ({head}; "
+                                  f"first: {problems[0]}) — another model size?\n  {shown}{more}")
     with torch.no_grad():
         for k, v in mapped.items():
             ours[k].copy_(v)
@@ -109,8 +115,33 @@ def load_weights(path: str | Path, model_source: Any = None) -> tuple[nn.Module,
     cfg = load_config(model_source) if model_source is not None else _config_from(ckpt["config"])
     model = build_model(cfg)
     sd = ckpt.get("ema_state_dict") or ckpt["state_dict"]
+    problem = state_dict_mismatch(model, sd)
+    if problem:
+        source = ("its own config" if model_source is None
+                  else getattr(model_source, "name", model_source))
+        raise WeightMismatchError(f"{path}: weights do not fit the model of {source}: {problem}")
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} of {len(sd)} tensors hold NaN/inf (a diverged "
+                              f"training, e.g. {bad[0]}); refusing to use these weights")
     model.load_state_dict(sd, strict=True)
     return model, cfg
+
+
+def state_dict_mismatch(model: nn.Module, sd: dict[str, torch.Tensor]) -> str | None:
+    """One line saying how ``sd`` fails to fit ``model`` (missing, unexpected, other shapes),
+    or None; ``load_state_dict`` would raise a multi-hundred-line message instead."""
+    ours = model.state_dict()
+    missing = [k for k in ours if k not in sd]
+    unexpected = [k for k in sd if k not in ours]
+    shapes = [k for k in ours if k in sd and tuple(sd[k].shape) != tuple(ours[k].shape)]
+    if not (missing or unexpected or shapes):
+        return None
+    parts = [f"{len(v)} {name} (e.g. {v[0]}{extra(v[0])})" for name, v, extra in (
+        ("missing", missing, lambda k: ""), ("unexpected", unexpected, lambda k: ""),
+        ("with another shape", shapes,
+         lambda k: f": {tuple(sd[k].shape)} vs {tuple(ours[k].shape)}")) if v]
+    return "; ".join(parts) + " — a checkpoint of another model size or type?"
 
 
 def _config_from(d: dict[str, Any]):
@@ -121,14 +152,20 @@ def convert_mmdet_file(src: str | Path, dst: str | Path, model_name: str,
                        unsafe_load: bool = False, classes: list[str] | None = None) -> Path:
     """``rtmdet convert mmdet``: official ``.pth`` → our checkpoint for preset ``model_name``
     (``classes``: the names stored in its meta, e.g. COCO's for the official release)."""
-    try:
-        obj = torch.load(src, map_location="cpu", weights_only=not unsafe_load)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{src}: no such file") from None
-    except Exception as e:  # pickled non-tensor metadata in an official release
-        raise WeightMismatchError(
-            f"{src}: cannot be loaded with weights_only=True ({type(e).__name__}); if you "
-            "trust the file, rerun with --unsafe-load") from None
+    if unsafe_load:
+        try:
+            obj = torch.load(src, map_location="cpu", weights_only=False)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{src}: no such file") from None
+        except Exception as e:  # noqa: BLE001 - a corrupt file stays corrupt without the guard
+            raise CheckpointError(f"{src}: corrupt or truncated file, not readable by torch.load "
+                                  f"({type(e).__name__})") from None
+    else:
+        try:
+            obj = load_checkpoint(src)
+        except UnsafeCheckpointError as e:   # official releases pickle non-tensor metadata
+            raise CheckpointError(f"{e}; if you trust the file, rerun with --unsafe-load"
+                                  ) from None
     cfg = load_config(model_name)
     model = build_model(cfg)
     n = len(load_mmdet_weights(model, obj))

@@ -10,31 +10,77 @@ colleagues sharing a server).
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import os
 import secrets
+import socket
+import time
 from pathlib import Path
 from typing import Any, Callable, IO
 
 import torch
 
+from .checkpoint_file import load_checkpoint  # noqa: F401 - its historical home
 
-def _create_temp(folder: Path, name: str) -> tuple[int, str]:
-    """A new, exclusively created temp file beside the target, with default permissions."""
+
+ORPHAN_AGE_S = 3600.0       # a temp file of another host (or unnamed owner) is stale after this
+
+
+def _owner_tag() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def remove_orphans(path: Path) -> int:
+    """Delete temp files an interrupted write to ``path`` left (a kill mid-checkpoint leaves an
+    18-36 MB ``.last.pt.*.tmp`` otherwise, forever). A temp file names its writer
+    (``.NAME.HOST-PID.*.tmp``): it is removed when that process is gone from this host, or when
+    it is older than :data:`ORPHAN_AGE_S` (other hosts, older names); a live writer's is kept."""
+    removed, host = 0, socket.gethostname()
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        owner = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        h, _, pid = owner.rpartition("-")
+        try:
+            if h == host and pid.isdigit():
+                if _alive(int(pid)):
+                    continue
+            elif time.time() - tmp.stat().st_mtime < ORPHAN_AGE_S:
+                continue
+            tmp.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new, exclusively created temp file beside ``path`` (``.NAME.HOST-PID.RANDOM.tmp``)
+    with default permissions (0666 & ~umask)."""
     for _ in range(100):
-        tmp = str(folder / f".{name}.{secrets.token_hex(4)}.tmp")
+        tmp = str(path.parent / f".{path.name}.{_owner_tag()}.{secrets.token_hex(4)}.tmp")
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
         except FileExistsError:
             continue
-    raise FileExistsError(f"{folder}: no free temp file name for {name}")
+    raise FileExistsError(f"{path.parent}: no free temp file name for {path.name}")
 
 
 def _atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(path.parent, path.name)
+    remove_orphans(path)
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -102,11 +148,3 @@ def atomic_save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
 
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
     return _atomic(path, lambda f: torch.save(obj, f))
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load one of our checkpoints; ``weights_only`` so a checkpoint can never execute code."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint not found: {path}") from None

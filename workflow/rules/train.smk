@@ -65,5 +65,5 @@ rule train:
     shell:
         "if [ -n '{params.shared}' ]; then"
         " python -m rtmdet.pipeline.shared {params.shared} {params.work_dir} {input.config} > {log} 2>&1;"
-        " else OMP_NUM_THREADS={threads} rtmdet train {input.config} --work-dir {params.work_dir}"
+        " else OMP_NUM_THREADS={threads} rtmdet train {input.config} --work-dir {params.work_dir} --auto-resume"
         " {params.mlflow} > {log} 2>&1; fi"
