@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import pickletools
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (an interrupted copy or download?)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about a plain pickle before refusing it
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - classified below, never retried unsafely
         text = str(e)
         if "Weights only load failed" in text:

@@ -45,12 +45,14 @@ def test_bad_box_is_a_counted_skip(synth, tmp_path, kind):
 def test_truncated_image_is_counted_and_summarised(synth, tiny_args, tmp_path, capsys, cut):
     root = _copy(synth, tmp_path / "d")
     ann = json.loads((root / "annotations" / "instances_train.json").read_text())
-    first = root / "images" / "train" / ann["images"][0]["file_name"]
+    used = ann["annotations"][0]["image_id"]              # an image training does not filter
+    first = root / "images" / "train" / next(i["file_name"] for i in ann["images"]
+                                             if i["id"] == used)
     data = first.read_bytes()
     first.write_bytes(data[: len(data) // 2] if cut == "jpeg-half" else data[:-2])
     args = [a if not a.startswith("data.root=") else f"data.root={root}" for a in tiny_args]
     assert main(["train", *args, "train.epochs=1", "train.stage2_epochs=0",
-                 "data.mosaic=false", "data.mixup=false", "train.max_iters_per_epoch=3",
+                 "data.mosaic=false", "data.mixup=false", "train.max_iters_per_epoch=4",
                  "--work-dir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if ln.startswith("bad input:"))

@@ -37,7 +37,9 @@ rule mlflow_setup:
 
 rule train:
     """Train one run, or, when the same training already belongs to another table (proxy scale,
-    rtmdet.pipeline.shared), copy that run's outputs with this run's own config.yaml."""
+    rtmdet.pipeline.shared), copy that run's outputs with this run's own config.yaml.
+    --auto-resume: a job killed earlier continues from its own last.pt (same config), exactly
+    as if uninterrupted; a last.pt of another config is started over."""
     input:
         config="runs/{ablation}/{variant}/seed{seed}/resolved.yaml",
         data=train_inputs,
