@@ -149,12 +149,12 @@ def _count_images(root: Path) -> int:
 # ----------------------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``rtmdet bench data`` (also the defaults of benchmarks/data_throughput.py)."""
-    p.add_argument("--root", default="data/bench_coco_480x640")
+    p.add_argument("--root", default="data/bench_coco_480x640", help="COCO-format images timed")
     p.add_argument("--images", type=int, default=200, help="images to generate if --root is empty")
-    p.add_argument("--preset", default="rtmdet-l")
+    p.add_argument("--preset", default="rtmdet-l", help="config whose data pipeline is timed")
     p.add_argument("--n", type=int, default=200, help="timed samples per mode and repeat")
-    p.add_argument("--warmup", type=int, default=40)
-    p.add_argument("--size", type=int, default=640)
+    p.add_argument("--warmup", type=int, default=40, help="untimed samples first")
+    p.add_argument("--size", type=int, default=640, help="training input side")
     p.add_argument("--repeats", type=int, default=2, help="alternate modes this many times, keep best")
     p.add_argument("--cv2-threads", type=int, default=1,
                    help="OpenCV threads (1 = truly single-threaded process; -1 = OpenCV default)")

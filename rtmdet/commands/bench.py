@@ -15,6 +15,8 @@ from rtmdet.pipeline.latency_plan import architectures, comparisons
 from rtmdet.pipeline.spec import load_experiment
 from rtmdet.utils.io import write_or_print_json
 
+from .common import add_overrides, resolve_device
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
@@ -22,8 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     lat.add_argument("config", help="preset name (rtmdet-s) or YAML config")
     lat.add_argument("--weights", help="our checkpoint; random weights if omitted (latency "
                      "does not depend on the values)")
+    add_overrides(lat)
     lat.add_argument("--backend", choices=BACKENDS, help="default: bench.backend")
-    lat.add_argument("--device", choices=["cpu", "cuda"], help="default: bench.device")
+    lat.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                     help="auto (CUDA when available, else CPU), cpu or cuda (default: "
+                          "bench.device of the config, part of its latency protocol)")
     lat.add_argument("--fp16", action="store_true", default=None, help="half precision (GPU)")
     for opt in ("size", "batch", "runs", "warmup", "threads"):
         lat.add_argument(f"--{opt}", type=int, help=f"default: bench.{opt}")
@@ -33,7 +38,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="torch: NHWC memory format (default: bench.channels_last, on)")
     lat.add_argument("--out", help="write the JSON result here (atomically)")
     lat.add_argument("--work-dir", default="runs/bench", help="ONNX files and TensorRT engines")
-    lat.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
     lat.add_argument("--mlflow", action="store_true",
                      help="log the latency into the MLflow run of each --mlflow-run-dir (default: "
                      "the config's work_dir)")
@@ -49,10 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                     "latency claim are skipped)")
     pl.add_argument("--rounds", type=int, default=5, help="ABBA rounds (default 5, at least 2)")
     pl.add_argument("--warmup", type=int, default=1, help="untimed calls per architecture")
-    pl.add_argument("--threads", type=int, default=1)
-    pl.add_argument("--backend", default="onnxruntime", choices=BACKENDS)
-    pl.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    pl.add_argument("--size", type=int, default=SIZE)
+    pl.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    pl.add_argument("--backend", default="onnxruntime", choices=BACKENDS,
+                    help="runtime timed (default onnxruntime)")
+    pl.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                    help="cpu (default: the tables' latency is CPU latency), cuda or auto")
+    pl.add_argument("--size", type=int, default=SIZE, help=f"input side (default {SIZE})")
     pl.add_argument("--work-dir", default="runs/paper_latency/onnx", help="ONNX files")
     pl.add_argument("--list", action="store_true", help="only list architectures and pairs")
     pl.add_argument("--out", help="write the JSON result here (atomically)")
@@ -71,7 +77,7 @@ def run_paper_latency(args: argparse.Namespace) -> int:
         print("error: --rounds must be at least 2 (the interval is over rounds)")
         return 2
     res = measure(archs, pairs, args.rounds, args.warmup, args.threads, args.backend,
-                  args.device, args.work_dir, args.size)
+                  resolve_device(args.device), args.work_dir, args.size)
     print(f"{len(archs)} architectures, {len(pairs)} pairs, {args.rounds} ABBA rounds: setup "
           f"{res['setup_s']:.0f} s, timing {res['timing_s']:.0f} s")
     write_or_print_json(res, args.out, omit=("env",))
@@ -83,10 +89,11 @@ def run(args: argparse.Namespace) -> int:
         return run_data(args)
     if args.bench_command == "paper-latency":
         return run_paper_latency(args)
-    model, cfg = load_model(args.config, args.weights, args.override)
+    model, cfg = load_model(args.config, args.weights, args.overrides)
     b = cfg.bench
     pick = lambda v, d: d if v is None else v  # noqa: E731
-    res = benchmark(model, cfg.name, pick(args.backend, b.backend), pick(args.device, b.device),
+    device = b.device if args.device is None else resolve_device(args.device)
+    res = benchmark(model, cfg.name, pick(args.backend, b.backend), device,
                     pick(args.fp16, b.fp16), pick(args.size, b.size), pick(args.batch, b.batch),
                     pick(args.runs, b.runs), pick(args.warmup, b.warmup),
                     pick(args.threads, b.threads), args.work_dir, args.fuse,

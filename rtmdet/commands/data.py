@@ -19,61 +19,67 @@ from rtmdet.data.proxy import write_proxy
 from rtmdet.data.show import write_grid
 from rtmdet.data.synthetic import write_synth_coco, write_synth_dota
 
+from .common import add_overrides
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
 
     c = sub.add_parser("synth-coco", help="write a synthetic COCO-format dataset")
-    c.add_argument("--root", default="data/synth_coco")
+    c.add_argument("--root", default="data/synth_coco", help="output folder (default data/synth_coco)")
     c.add_argument("--train", type=int, default=64, help="training images (default 64)")
     c.add_argument("--val", type=int, default=16, help="validation images (default 16)")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=int, default=0, help="generator seed (same seed, same files)")
     c.add_argument("--min-size", type=int, default=320, help="smallest image side")
     c.add_argument("--max-size", type=int, default=640, help="largest image side")
     c.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="fixed image size instead of random sides (e.g. 480 640)")
-    c.add_argument("--max-objects", type=int, default=20)
-    c.add_argument("--workers", type=int, default=1)
+    c.add_argument("--max-objects", type=int, default=20, help="most objects per image")
+    c.add_argument("--workers", type=int, default=1, help="processes writing images")
 
     d = sub.add_parser("synth-dota", help="write a synthetic DOTA-format dataset")
-    d.add_argument("--root", default="data/synth_dota")
-    d.add_argument("--train", type=int, default=6)
-    d.add_argument("--val", type=int, default=2)
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--min-size", type=int, default=1500)
-    d.add_argument("--max-size", type=int, default=3000)
-    d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--root", default="data/synth_dota", help="output folder (default data/synth_dota)")
+    d.add_argument("--train", type=int, default=6, help="training scenes (default 6)")
+    d.add_argument("--val", type=int, default=2, help="validation scenes (default 2)")
+    d.add_argument("--seed", type=int, default=0, help="generator seed")
+    d.add_argument("--min-size", type=int, default=1500, help="smallest scene side")
+    d.add_argument("--max-size", type=int, default=3000, help="largest scene side")
+    d.add_argument("--workers", type=int, default=2, help="processes writing scenes")
 
     x = sub.add_parser("synth-proxy", help="write the proxy task of the proxy scale (docs/proxy.md)")
-    x.add_argument("--root", default="data/proxy")
+    x.add_argument("--root", default="data/proxy", help="output folder (default data/proxy)")
     x.add_argument("--train", type=int, default=2000, help="training images (default 2000)")
     x.add_argument("--val", type=int, default=500, help="validation images (default 500)")
-    x.add_argument("--seed", type=int, default=0)
-    x.add_argument("--workers", type=int, default=1)
+    x.add_argument("--seed", type=int, default=0, help="generator seed")
+    x.add_argument("--workers", type=int, default=1, help="processes writing images")
 
     s = sub.add_parser("split-dota", help="cut DOTA images into patches (+ index.json)")
     s.add_argument("--images", required=True, help="folder of large images")
     s.add_argument("--labels", default=None, help="labelTxt folder (omit for test images)")
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="output folder of the patches")
     s.add_argument("--mode", choices=["ss", "ms"], default="ss",
                    help="ss: rate 1, overlap 256; ms: rates 0.5/1/1.5, overlap 500")
     s.add_argument("--rates", type=float, nargs="+", default=None, help="override the mode's rates")
     s.add_argument("--gap", type=int, default=None, help="override the mode's overlap (px)")
-    s.add_argument("--patch-size", type=int, default=1024)
-    s.add_argument("--iof-thr", type=float, default=0.7)
-    s.add_argument("--img-rate-thr", type=float, default=0.6)
-    s.add_argument("--pad-value", type=int, default=114)
+    s.add_argument("--patch-size", type=int, default=1024, help="patch side (default 1024)")
+    s.add_argument("--iof-thr", type=float, default=0.7,
+                   help="keep an object in a patch when this share of it lies inside")
+    s.add_argument("--img-rate-thr", type=float, default=0.6,
+                   help="drop edge patches holding less than this share of image")
+    s.add_argument("--pad-value", type=int, default=114, help="fill of padded patch borders")
     s.add_argument("--skip-empty", action="store_true", help="do not save patches without objects")
-    s.add_argument("--workers", type=int, default=2)
-    s.add_argument("--on-bad", choices=["skip", "error"], default="skip")
+    s.add_argument("--workers", type=int, default=2, help="processes cutting images")
+    s.add_argument("--on-bad", choices=["skip", "error"], default="skip",
+                   help="an unreadable image or label file: skip it (counted) or stop")
 
     v = sub.add_parser("show", help="render augmented training samples into one image")
     v.add_argument("config", help="preset name or YAML config")
-    v.add_argument("overrides", nargs="*", help="dotted key=value overrides")
-    v.add_argument("--n", type=int, default=16)
-    v.add_argument("--out", default="grid.png")
+    add_overrides(v)
+    v.add_argument("--n", type=int, default=16, help="samples drawn (default 16)")
+    v.add_argument("--out", default="grid.png", help="output PNG (default grid.png)")
     v.add_argument("--tile", type=int, default=320, help="side of each tile in the grid")
-    v.add_argument("--stage", type=int, choices=[1, 2], default=1)
+    v.add_argument("--stage", type=int, choices=[1, 2], default=1,
+                   help="pipeline stage: 1 Mosaic/MixUp, 2 the last epochs' lighter one")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
-"""``rtmdet export CONFIG [--weights W] [--with-postprocess] ...``: write the ONNX graph, then
-check it against torch with onnxruntime unless ``--no-check``."""
+"""``rtmdet export [CONFIG] [--weights W] [key=value ...] [--with-postprocess] ...``: write the
+ONNX graph, then check it against torch with onnxruntime unless ``--no-check``. Without CONFIG
+the config stored in the checkpoint is used."""
 from __future__ import annotations
 
 import argparse
@@ -11,12 +12,15 @@ from rtmdet.export.onnx import export_onnx
 from rtmdet.export.parity import check_parity
 from rtmdet.models.weights import load_model
 
+from .common import add_overrides, checkpoint_config, optional_config
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="preset name (rtmdet-s) or YAML config")
+    optional_config(p)
+    add_overrides(p)
     p.add_argument("--weights", help="our checkpoint (rtmdet convert / train); random if omitted")
-    p.add_argument("--format", choices=["onnx"], default="onnx")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="export format")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--size", type=int, default=None, help="input side (default bench.size)")
     p.add_argument("--batch", type=int, default=1, help="batch of the static graph")
     p.add_argument("--dynamic-batch", action="store_true", help="batch axis symbolic")
@@ -25,12 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topk", type=int, default=None, help="per-level top-k (default eval.nms_pre)")
     p.add_argument("--out", help="output path (default runs/export/<name>[-post].onnx)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
-    p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, e.g. model.backbone.kernel_size=7")
 
 
 def run(args: argparse.Namespace) -> int:
-    model, cfg = load_model(args.config, args.weights, args.override)
+    cfg = checkpoint_config(args.config, args.weights, args.overrides)
+    model, cfg = load_model(cfg, args.weights)
     size = args.size or cfg.bench.size
     topk = args.topk or cfg.eval.nms_pre
     suffix = "-post" if args.with_postprocess else ""

@@ -12,6 +12,8 @@ import importlib.util
 import os
 import sys
 
+from rtmdet import __version__
+from rtmdet.commands.common import parse
 from rtmdet.config import ConfigError
 from rtmdet.models.weights import WeightMismatchError
 from rtmdet.utils.errors import UserError
@@ -44,6 +46,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     help line only): every pipeline job is one ``rtmdet`` process, and importing all ten
     command modules (scipy, ONNX, MLflow, ...) cost ~3 s of start-up per job."""
     parser = argparse.ArgumentParser(prog="rtmdet", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"rtmdet {__version__}",
+                        help="print the version and exit")
     parser.add_argument("--debug", action="store_true",
                         help="full traceback for errors (also RTMDET_DEBUG=1; anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("RTMDET_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
-    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+    args = parse(build_parser(argv[0] if argv and argv[0] in COMMANDS else None), argv)
     try:
         return int(args._run(args) or 0)
     except Exception as e:  # noqa: BLE001 - classified: user mistakes one line, bugs a traceback

@@ -1,21 +1,26 @@
-"""``rtmdet predict --weights W.pt --source IMG_OR_DIR --out DIR``: run a checkpoint on real
-image files, write each image with its boxes drawn plus one ``detections.json``."""
+"""``rtmdet predict [CONFIG] --weights W.pt --source IMG_OR_DIR --out DIR [key=value ...]``: run a
+checkpoint on real image files, write each image with its detections drawn (boxes; masks for
+RTMDet-Ins; rotated boxes for RTMDet-R) plus one ``detections.json`` (records:
+:mod:`rtmdet.commands.predict_draw`). Class names come from the checkpoint (``rtmdet convert``
+stores COCO/DOTA names for official weights), else the official names for that class count."""
 from __future__ import annotations
 
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
 
 import cv2
-import numpy as np
-import torch
+from tqdm import tqdm
 
-from rtmdet.data.preprocess import preprocess
-from rtmdet.models.weights import load_weights
+from rtmdet.data.class_names import official_class_names
 from rtmdet.utils.io import atomic_write_bytes, atomic_write_json
 from rtmdet.utils.errors import UserError
 from rtmdet.utils.io import load_checkpoint
+
+from .common import add_device, add_overrides, model_and_config, optional_config, resolve_device
+from .predict_draw import draw_detections, predict_image
+
+__all__ = ["draw_detections", "list_images", "predict_image"]
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -55,64 +60,37 @@ def output_paths(source: str | Path, images: list[Path], out_dir: Path) -> list[
     return paths
 
 
-def _colour(label: int) -> tuple[int, int, int]:
-    rng = np.random.default_rng(label)  # stable colour per class
-    return tuple(int(c) for c in rng.integers(64, 256, 3))
-
-
-def draw_detections(img: np.ndarray, dets: list[dict[str, Any]]) -> np.ndarray:
-    out = img.copy()
-    for d in dets:
-        x1, y1, x2, y2 = (int(round(v)) for v in d["box"])
-        colour = _colour(d["label"])
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
-        text = f"{d['class_name']} {d['score']:.2f}"
-        cv2.putText(out, text, (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1,
-                    cv2.LINE_AA)
-    return out
-
-
-@torch.no_grad()
-def predict_image(model: torch.nn.Module, img: np.ndarray, size: int, score_thr: float,
-                  iou_thr: float, max_per_img: int, class_names: list[str] | None
-                  ) -> list[dict[str, Any]]:
-    """Detections in original image pixels for one BGR uint8 image."""
-    x, meta = preprocess(img, size, return_meta=True)
-    p = next(model.parameters())
-    res = model.predict(x.to(p.device, p.dtype), score_thr=score_thr, iou_thr=iou_thr,
-                        max_per_img=max_per_img, img_shape=meta[0]["img_shape"])[0]
-    h, w = img.shape[:2]
-    boxes = res["boxes"].cpu() / meta[0]["scale"]
-    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
-    out = []
-    for box, score, label in zip(boxes.tolist(), res["scores"].tolist(), res["labels"].tolist()):
-        name = class_names[label] if class_names and label < len(class_names) else str(label)
-        out.append({"box": [round(v, 2) for v in box], "score": round(score, 5),
-                    "label": int(label), "class_name": name})
-    return out
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    optional_config(p)
+    add_overrides(p)
     p.add_argument("--weights", required=True, help="our checkpoint (.pt)")
     p.add_argument("--source", required=True, help="an image file or a folder of images")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--size", type=int, default=None, help="input size (default: config)")
-    p.add_argument("--score-thr", type=float, default=0.3)
-    p.add_argument("--iou-thr", type=float, default=None)
-    p.add_argument("--max-per-img", type=int, default=None)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--size", type=int, default=None, help="input size (default: data.img_size)")
+    p.add_argument("--score-thr", type=float, default=0.3,
+                   help="drop detections scoring below this (default 0.3)")
+    p.add_argument("--iou-thr", type=float, default=None, help="NMS IoU (default: eval.iou_thr)")
+    p.add_argument("--max-per-img", type=int, default=None,
+                   help="keep at most this many per image (default: eval.max_per_img)")
+    add_device(p)
+
+
+def class_names_of(weights: str, cfg) -> list[str] | None:
+    """The checkpoint's class names, else the official ones for the task and class count."""
+    names = load_checkpoint(weights).get("meta", {}).get("classes")
+    return names or official_class_names(cfg.model.type, cfg.model.head.num_classes)
 
 
 def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     images = list_images(args.source)
     targets = output_paths(args.source, images, out_dir)     # refusals before the model loads
-    model, cfg = load_weights(args.weights)
-    model.to(args.device).eval()
-    class_names = load_checkpoint(args.weights).get("meta", {}).get("classes")
+    model, cfg = model_and_config(args.config, args.weights, args.overrides)
+    model.to(resolve_device(args.device)).eval()
+    class_names = class_names_of(args.weights, cfg)
     results, skipped = [], 0
-    for path, target in zip(images, targets):
+    for path, target in tqdm(list(zip(images, targets)), desc="predict", unit="img",
+                             mininterval=1.0, dynamic_ncols=True):
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
             skipped += 1
@@ -120,12 +98,14 @@ def run(args: argparse.Namespace) -> int:
             continue
         dets = predict_image(model, img, args.size or cfg.data.img_size, args.score_thr,
                              args.iou_thr or cfg.eval.iou_thr,
-                             args.max_per_img or cfg.eval.max_per_img, class_names)
+                             args.max_per_img or cfg.eval.max_per_img, class_names,
+                             task=cfg.model.type)
         ok, buf = cv2.imencode(target.suffix, draw_detections(img, dets))
         atomic_write_bytes(target, buf.tobytes())
         results.append({"file": str(path), "width": img.shape[1], "height": img.shape[0],
                         "detections": dets})
     atomic_write_json(out_dir / "detections.json",
-                      {"weights": str(args.weights), "images": results, "skipped": skipped})
+                      {"weights": str(args.weights), "task": cfg.model.type,
+                       "classes": class_names, "images": results, "skipped": skipped})
     print(f"{len(results)} image(s) -> {out_dir} ({skipped} unreadable skipped)")
     return 0 if results else 1

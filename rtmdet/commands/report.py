@@ -19,24 +19,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t = sub.add_parser("table", help="one ablation's table (md/csv/json) and figures")
     t.add_argument("experiment", help="experiments/<name>.yaml")
     t.add_argument("--runs", required=True, help="runs/<name> (variant/seed*/eval.json, ...)")
-    t.add_argument("--out", default="reports")
+    t.add_argument("--out", default="reports", help="reports folder (default reports)")
     t.add_argument("--scale", required=True, help="scale name stated on the table")
     t.add_argument("--scale-note", default="", help="one line describing the scale")
-    t.add_argument("--data", choices=list(DATA_NOTES), required=True)
+    t.add_argument("--data", choices=list(DATA_NOTES), required=True,
+                   help="the data set the runs used, stated on the table")
     t.add_argument("--mlflow", action="store_true", help="nest the runs under a parent run")
     t.add_argument("--oneoff", default=None, metavar="PARAMS_YAML",
                    help="add the one-off variant of this params.yaml (dvc exp run -S oneoff...)")
     t.add_argument("--paper-latency", default=None, metavar="JSON",
                    help="`rtmdet bench paper-latency` result: latency ratios at paper scale")
     m = sub.add_parser("timing", help="a timing table (md/csv/json) from `rtmdet bench data`")
-    m.add_argument("name", choices=list(TIMING_TABLES))
+    m.add_argument("name", choices=list(TIMING_TABLES), help="timing table to render")
     m.add_argument("--timing", required=True, help="the `rtmdet bench data` JSON")
     m.add_argument("--paper", default=None, help="paper CSV (default: paper/<the table's CSV>)")
-    m.add_argument("--out", default="reports")
+    m.add_argument("--out", default="reports", help="reports folder (default reports)")
     m.add_argument("--scale", required=True, help="scale name stated on the table")
     i = sub.add_parser("index", help="reports/README.md and the speed-accuracy figure")
     i.add_argument("tables", nargs="+", help="reports/tables/<name>.json files")
-    i.add_argument("--out", default="reports")
+    i.add_argument("--out", default="reports", help="reports folder (default reports)")
 
 
 def run(args: argparse.Namespace) -> int:

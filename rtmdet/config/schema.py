@@ -174,6 +174,9 @@ class TrainConfig(_Section):
     checkpoint_interval: PosInt = 10             # epochs
     checkpoint_iters: PosInt | None = None       # also save last.pt every N iterations
     log_interval: PosInt = 10                    # iterations between MLflow metric writes
+    # Validate the EMA weights every N epochs (and after the last) into metrics.csv (val_AP)
+    # and best.pt by the main metric; 0 = off. Changes no training result (not in config_hash).
+    val_interval: NonNegInt = 0
     max_iters_per_epoch: PosInt | None = None    # smoke runs cut epochs short
     device: Device = "auto"                      # auto, cpu, cuda or cuda:N
     # A non-finite loss or gradient norm: stop (one-line error naming the iteration and the last
@@ -228,12 +231,18 @@ class Config(_Section):
         return flatten_dict(self.to_dict())
 
 
-def config_hash(cfg: Config, ignore: tuple[str, ...] = ("tags", "work_dir")) -> str:
-    """Hash of what determines a result: the config minus bookkeeping fields (``ignore``). Saved
-    in checkpoints (a resume must use the same config) and in MLflow tags."""
+def config_hash(cfg: Config, ignore: tuple[str, ...] = ("tags", "work_dir", "train.val_interval")
+                ) -> str:
+    """Hash of what determines a result: the config minus bookkeeping fields (``ignore``, dotted
+    keys allowed). Saved in checkpoints (a resume must use the same config) and in MLflow tags;
+    how often training validates changes no weight, so a resume may change it."""
     d = cfg.to_dict()
     for key in ignore:
-        d.pop(key, None)
+        *parents, leaf = key.split(".")
+        node = d
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -98,8 +98,11 @@ def log_eval(cfg: Config, report: dict[str, Any], out_dir: str | Path) -> None:
         run.metrics({f"eval/{k}": v for k, v in report["metrics"].items()})
         run.metrics({f"eval/segm_{k}": v for k, v in report.get("segm_metrics", {}).items()})
         run.tags({"eval.setting": report.get("setting", "main")})
-        for name in ("eval.json", "pr_curve.png", "per_class_ap.csv"):
-            run.artifact(Path(out_dir) / name)
+        written = [Path(f) for f in report.get("files", []) if not str(f).endswith(".json")
+                   or Path(f).name.startswith("eval")]          # files named by test setting
+        for path in written or [Path(out_dir) / n for n in ("eval.json", "pr_curve.png",
+                                                             "per_class_ap.csv")]:
+            run.artifact(path)
 
 
 def bench_metrics(result: dict[str, Any]) -> dict[str, float]:

@@ -6,6 +6,10 @@ it reproducible: every random choice comes from seeded generators whose state is
 position), so a run stopped at any iteration and resumed with ``--resume`` ends bit-identical to
 an uninterrupted one on CPU with ``data.num_workers=0`` (``tests/engine/test_train.py``). With worker
 processes each worker reseeds per epoch, so resuming from an epoch boundary stays exact.
+
+Files of a run folder: ``last.pt`` is the one full checkpoint (everything above, for
+``--resume``); ``final.pt`` and ``best.pt`` (with ``train.val_interval``) hold only the EMA
+weights, the config and the class names — what eval/predict/export need, a quarter of the size.
 """
 from __future__ import annotations
 
@@ -29,13 +33,15 @@ from rtmdet.data.stages import stage_for_epoch
 from rtmdet.losses.build import build_criterion
 from rtmdet.models.build import build_model
 from rtmdet.models.pretrained import load_init_from
+from rtmdet.models.weights import save_weights
 from rtmdet.utils.io import atomic_save_figure, atomic_torch_save, atomic_write_text, csv_text, load_checkpoint, pyplot
 
 from . import distributed as D
 from .divergence import DivergenceGuard, grad_norm, non_finite_tensors
-from .ema import ModelEMA
+from .ema import ModelEMA, unwrap
 from .optim import LRSchedule, build_optimizer
 from .tracking import RunLogger, git_sha
+from .validation import PeriodicValidation, ValidateFn
 
 log = logging.getLogger(__name__)
 METRIC_FIELDS = ("epoch", "iter", "global_iter", "lr", "loss_cls", "loss_bbox", "loss", "sec_per_iter")
@@ -53,7 +59,8 @@ def resolve_device(name: str) -> str:
 
 class Trainer:
     def __init__(self, cfg: Config, work_dir: str | Path | None = None, resume: bool = False,
-                 mlflow: bool = False, stop_at_iter: int | None = None) -> None:
+                 mlflow: bool = False, stop_at_iter: int | None = None,
+                 validate: ValidateFn | None = None) -> None:
         self.cfg = cfg
         self.work_dir = Path(work_dir or cfg.work_dir)
         self.device = resolve_device(cfg.train.device)
@@ -97,6 +104,10 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.guard = DivergenceGuard(t.nan_policy, t.max_skipped_steps, self.work_dir)
         self.bad_input = Counter(self.dataset.source.bad.counts)   # + image-level, per batch
+        self.validation = (PeriodicValidation(validate, t.val_interval)
+                           if validate is not None and t.val_interval else None)
+        self.files: list[Path] = []              # what fit() wrote, for the summary
+        self.last_val: dict[str, Any] | None = None   # the latest validation, for the summary
         if ckpt is not None:
             self._load_state(self.work_dir / "last.pt", ckpt)
 
@@ -126,11 +137,15 @@ class Trainer:
             "epoch": self.epoch, "iter_in_epoch": self.iter_in_epoch,
             "global_iter": self.global_iter, "stage": self.stage,
             "history": self.history,
+            "validation": self.validation.state_dict() if self.validation else None,
             "config": self.cfg.to_dict(),
-            "meta": {"classes": list(getattr(self.dataset.source, "classes", [])),
-                     "git_sha": git_sha(), "config_hash": config_hash(self.cfg),
-                     "world_size": self.world},
+            "meta": self._meta(),
         }
+
+    def _meta(self) -> dict[str, Any]:
+        return {"classes": list(getattr(self.dataset.source, "classes", [])),
+                "git_sha": git_sha(), "config_hash": config_hash(self.cfg),
+                "world_size": self.world, "epoch": self.epoch, "global_iter": self.global_iter}
 
     def save(self, name: str) -> Path:
         state = self.state()
@@ -141,6 +156,12 @@ class Trainer:
         path = atomic_torch_save(self.work_dir / name, state)
         self._write_metrics()
         return path
+
+    def save_weights(self, name: str, **meta: Any) -> Path:
+        """A weights-only checkpoint (EMA weights when EMA is on): what eval/predict/export load."""
+        model = self.ema.module if self.ema else unwrap(self.model)
+        return save_weights(self.work_dir / name, model, self.cfg.to_dict(),
+                            {**self._meta(), "weights": "ema" if self.ema else "model", **meta})
 
     def load(self, path: Path) -> None:
         self._load_state(path, self._read_resume(path))
@@ -166,6 +187,8 @@ class Trainer:
         self.scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.iter_in_epoch = ckpt["epoch"], ckpt["iter_in_epoch"]
         self.global_iter, self.history = ckpt["global_iter"], ckpt["history"]
+        if self.validation:
+            self.validation.load_state_dict(ckpt.get("validation"))
         if ckpt["stage"] != self.stage:
             self._switch_stage(ckpt["stage"])
         self.dataset.load_state_dict(ckpt["dataset"])
@@ -234,19 +257,42 @@ class Trainer:
                     self._switch_stage(stage)
                 self._run_epoch(run)
                 self.epoch, self.iter_in_epoch = self.epoch + 1, 0
+                if D.is_main() and self.validation and self.validation.due(self.epoch, t.epochs):
+                    self._validate(run)
                 if D.is_main() and (self.epoch % t.checkpoint_interval == 0 or self.epoch == t.epochs):
                     self.save("last.pt")
-            final = self.save("final.pt") if D.is_main() else self.work_dir / "final.pt"
+            final = self.work_dir / "final.pt"
             if D.is_main():
+                self.save_weights("final.pt")
                 print(f"bad input: {summarize(self.bad_input)}"
                       + (f"; {self.guard.skipped} non-finite steps skipped" if self.guard.skipped
                          else ""))
                 curve = plot_loss_curve(self.history, self.work_dir / "loss_curve.png")
                 for p in (self.work_dir / "config.yaml", self.work_dir / "metrics.csv", curve):
                     run.artifact(p)
+                names = ["config.yaml", "last.pt", "final.pt", "metrics.csv", "loss_curve.png"]
+                if self.validation and self.validation.best_epoch is not None:
+                    names.insert(3, "best.pt")
+                self.files = [self.work_dir / n for n in names if (self.work_dir / n).exists()]
         self.mlflow_run_id = run.run_id
         D.barrier()
         return final
+
+    def _validate(self, run: RunLogger) -> None:
+        """Score the EMA weights after this epoch; the main metric joins the epoch's last row of
+        metrics.csv as ``val_<metric>``, and a new best is written to best.pt."""
+        model = self.ema.module if self.ema else unwrap(self.model)
+        metrics, improved = self.validation.run(model, self.epoch)
+        key, value = f"val_{self.validation.metric}", metrics.get(self.validation.metric)
+        if value is None:
+            return
+        self.last_val = {"epoch": self.epoch, "metric": self.validation.metric, "value": value}
+        if self.history:
+            self.history[-1][key] = round(float(value), 6)
+        run.metrics({key: float(value)}, step=self.global_iter)
+        if improved:
+            self.save_weights("best.pt", best={"metric": self.validation.metric,
+                                               "value": self.validation.best, "epoch": self.epoch})
 
     def _run_epoch(self, run: RunLogger) -> None:
         t = self.cfg.train

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from rtmdet.config import Config
 from rtmdet.data.loader import build_val_dataset, collate
@@ -26,6 +27,8 @@ from rtmdet.data.preprocess import normalize
 from rtmdet.utils.io import atomic_save_figure, pyplot
 
 log = logging.getLogger(__name__)
+# faster-coco-eval logs its summary at INFO: the CLI prints its own table (rtmdet.commands.eval_tables)
+logging.getLogger("faster_coco_eval").setLevel(logging.WARNING)
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 FAST_SETTINGS = {"score_thr": 0.05, "max_per_img": 100}
 
@@ -33,9 +36,10 @@ FAST_SETTINGS = {"score_thr": 0.05, "max_per_img": 100}
 @torch.no_grad()
 def detect_dataset(model: torch.nn.Module, cfg: Config, score_thr: float, iou_thr: float,
                    max_per_img: int, nms_pre: int, device: str = "cpu",
-                   max_images: int | None = None, to_results: Any = None
-                   ) -> tuple[list[dict[str, Any]], Any]:
-    """Run ``model`` on the val split; returns COCO-format results and the val source.
+                   max_images: int | None = None, to_results: Any = None,
+                   progress: bool = False) -> tuple[list[dict[str, Any]], Any]:
+    """Run ``model`` on the val split; returns COCO-format results and the val source
+    (``progress``: a tqdm bar over images on stderr, for the CLI).
 
     ``to_results(det, meta, cat_ids)`` converts one image's detections (default
     :func:`to_coco_results`; RTMDet-Ins adds masks, see :mod:`rtmdet.evaluation.segm`)."""
@@ -48,11 +52,15 @@ def detect_dataset(model: torch.nn.Module, cfg: Config, score_thr: float, iou_th
                         num_workers=0, collate_fn=collate)
     model.eval().to(device)
     results: list[dict[str, Any]] = []
+    bar = tqdm(total=len(dataset), desc="eval", unit="img", disable=not progress,
+               mininterval=1.0, dynamic_ncols=True)
     for images, metas in loader:
         dets = model.predict(normalize(images.to(device)), score_thr=score_thr, iou_thr=iou_thr,
                              max_per_img=max_per_img, nms_pre=nms_pre)
         for det, meta in zip(dets, metas):
             results += to_results(det, meta, source.cat_ids)
+        bar.update(len(metas))
+    bar.close()
     return results, source
 
 

@@ -2,6 +2,10 @@
 AP), the COCO results, ``per_class_ap.csv`` and the PR curve — box AP for RTMDet and, for
 RTMDet-Ins, mask AP from the same detections (:mod:`.segm`). Rotated models follow the DOTA
 protocol instead (:mod:`.dota_patches`).
+
+The files are named by test setting (:func:`setting_suffix`): the main setting writes
+``eval.json``, ``pr_curve.png``…, the ablation setting (``--fast``) ``eval_fast.json``,
+``pr_curve_fast.png``…, so one setting's run never overwrites or mislabels the other's.
 """
 from __future__ import annotations
 
@@ -17,11 +21,19 @@ from . import segm
 from .coco import FAST_SETTINGS, coco_evaluate, detect_dataset, per_class_ap, plot_pr_curves
 
 
+def setting_suffix(fast: bool) -> str:
+    """File-name suffix of a test setting's outputs: '' (main) or '_fast' (ablation)."""
+    return "_fast" if fast else ""
+
+
 def evaluate(model: torch.nn.Module, cfg: Config, out_dir: str | Path | None = None,
              fast: bool = False, device: str = "cpu", backend: str = "auto",
-             max_images: int | None = None) -> dict[str, Any]:
-    """Detect on the val split, compute COCO metrics, write eval.json / results / per-class AP /
-    PR curve into ``out_dir``. Returns the eval.json content."""
+             max_images: int | None = None, suffix: str | None = None,
+             progress: bool = False) -> dict[str, Any]:
+    """Detect on the val split, compute COCO metrics, write eval{suffix}.json / results /
+    per-class AP / PR curve into ``out_dir`` (``suffix`` default: by the test setting).
+    Returns the eval.json content (``files``: what was written)."""
+    sfx = setting_suffix(fast) if suffix is None else suffix
     settings = {"score_thr": cfg.eval.score_thr, "iou_thr": cfg.eval.iou_thr,
                 "max_per_img": cfg.eval.max_per_img, "nms_pre": cfg.eval.nms_pre}
     if fast:
@@ -29,7 +41,7 @@ def evaluate(model: torch.nn.Module, cfg: Config, out_dir: str | Path | None = N
     ins = cfg.model.type == "ins"     # masks too: segm AP next to bbox AP, same detections
     results, source = detect_dataset(model, cfg, device=device, max_images=max_images,
                                      to_results=segm.segm_results_fn(model) if ins
-                                     else None, **settings)
+                                     else None, progress=progress, **settings)
     if ins:
         segm_results, results = results, segm.strip_segm(results)
     stats, precision, cat_ids = coco_evaluate(source.ann_file, results, "bbox", backend)
@@ -43,11 +55,14 @@ def evaluate(model: torch.nn.Module, cfg: Config, out_dir: str | Path | None = N
         report.update(segm.segm_report(source.ann_file, segm_results, names, backend))
     if out_dir is not None:
         out = Path(out_dir)
-        atomic_write_json(out / "results.bbox.json", results)
+        files = [out / f"results{sfx}.bbox.json"] + ([out / f"results{sfx}.segm.json"] if ins else [])
+        files += [out / f"per_class_ap{sfx}.csv", out / f"pr_curve{sfx}.png", out / f"eval{sfx}.json"]
+        report["files"] = [str(f) for f in files]
+        atomic_write_json(files[0], results)
         if ins:
-            atomic_write_json(out / "results.segm.json", segm_results)
-        atomic_write_text(out / "per_class_ap.csv", "category_id,name,AP\n" + "".join(
+            atomic_write_json(files[1], segm_results)
+        atomic_write_text(files[-3], "category_id,name,AP\n" + "".join(
             f"{r['category_id']},{r['name']},{r['AP']:.4f}\n" for r in report["per_class"]))
-        plot_pr_curves(precision, out / "pr_curve.png", f"{cfg.name}: AP {stats['AP']:.3f}")
-        atomic_write_json(out / "eval.json", report)
+        plot_pr_curves(precision, files[-2], f"{cfg.name}: AP {stats['AP']:.3f}")
+        atomic_write_json(files[-1], report)
     return report

@@ -149,8 +149,9 @@ def _config_from(d: dict[str, Any]):
 
 
 def convert_mmdet_file(src: str | Path, dst: str | Path, model_name: str,
-                       unsafe_load: bool = False) -> Path:
-    """``rtmdet convert mmdet``: official ``.pth`` → our checkpoint for preset ``model_name``."""
+                       unsafe_load: bool = False, classes: list[str] | None = None) -> Path:
+    """``rtmdet convert mmdet``: official ``.pth`` → our checkpoint for preset ``model_name``
+    (``classes``: the names stored in its meta, e.g. COCO's for the official release)."""
     if unsafe_load:
         try:
             obj = torch.load(src, map_location="cpu", weights_only=False)
@@ -169,7 +170,8 @@ def convert_mmdet_file(src: str | Path, dst: str | Path, model_name: str,
     model = build_model(cfg)
     n = len(load_mmdet_weights(model, obj))
     return save_weights(dst, model, cfg.to_dict(),
-                        {"source": str(src), "converted_from": "mmdet", "tensors": n})
+                        {"source": str(src), "converted_from": "mmdet", "tensors": n,
+                         **({"classes": list(classes)} if classes else {})})
 
 
 def init_from_detector(model: nn.Module, state_dict: dict[str, Any]) -> dict[str, list[str]]:

@@ -2,6 +2,10 @@
 
 A job killed mid-write (Snakemake timeout, SLURM pre-emption, Ctrl-C) must never leave a
 truncated checkpoint or JSON that a later rule would happily read.
+
+The temp file is created with mode 0666 filtered by the process umask, like ``open()`` would
+(``tempfile.mkstemp`` forces 0600, which left every report and checkpoint unreadable to the
+colleagues sharing a server).
 """
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ import glob
 import io
 import json
 import os
+import secrets
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, IO
@@ -60,12 +64,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new, exclusively created temp file beside ``path`` (``.NAME.HOST-PID.RANDOM.tmp``)
+    with default permissions (0666 & ~umask)."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{_owner_tag()}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: no free temp file name for {path.name}")
+
+
 def _atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_orphans(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_owner_tag()}.",
-                               suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

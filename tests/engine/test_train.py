@@ -54,7 +54,7 @@ def tensors_of(ckpt: dict) -> dict[str, torch.Tensor]:
 def test_resume_mid_epoch_is_bit_identical(synth, tmp_path):
     full = Trainer(tiny_cfg(synth, tmp_path / "full"))
     full.fit()
-    a = torch.load(tmp_path / "full" / "final.pt", weights_only=True)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
 
     cfg = tiny_cfg(synth, tmp_path / "killed", **{"train.checkpoint_iters": 2})
     with pytest.raises(StopTraining):
@@ -63,7 +63,7 @@ def test_resume_mid_epoch_is_bit_identical(synth, tmp_path):
     assert (partial["epoch"], partial["iter_in_epoch"]) == (1, 1)
     assert len(partial["dataset"]["mosaic_cache"]) > 0
     Trainer(cfg, resume=True).fit()
-    b = torch.load(tmp_path / "killed" / "final.pt", weights_only=True)
+    b = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)
 
     ta, tb = tensors_of(a), tensors_of(b)
     assert ta.keys() == tb.keys() and len(ta) > 100
@@ -73,6 +73,11 @@ def test_resume_mid_epoch_is_bit_identical(synth, tmp_path):
     assert a["stage"] == b["stage"] == 2 and a["global_iter"] == 9
     for h in a["history"]:
         assert torch.isfinite(torch.tensor(h["loss"]))
+    final = torch.load(tmp_path / "full" / "final.pt", weights_only=True)
+    assert set(final) == {"state_dict", "config", "meta"}         # weights only: no optimiser
+    assert final["meta"]["weights"] == "ema" and final["meta"]["classes"]
+    assert all(torch.equal(v, a["ema_state_dict"][k]) for k, v in final["state_dict"].items())
+    assert (tmp_path / "full" / "final.pt").stat().st_size < 0.5 * (tmp_path / "full" / "last.pt").stat().st_size
     assert (tmp_path / "full" / "loss_curve.png").stat().st_size > 0
     assert (tmp_path / "full" / "metrics.csv").read_text().count("\n") == 10
 
@@ -107,7 +112,7 @@ def test_ddp_two_processes_gloo(synth, tmp_path):
          "-m", "rtmdet", "train", str(cfg_path)],
         capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    ckpt = torch.load(tmp_path / "ddp" / "final.pt", weights_only=True)
+    ckpt = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
     assert ckpt["meta"]["world_size"] == 2
     assert ckpt["global_iter"] == 3
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in ckpt["history"])

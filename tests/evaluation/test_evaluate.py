@@ -65,15 +65,27 @@ def test_to_coco_results_rescales_and_clips():
 
 
 def test_evaluate_writes_report(synth, tmp_path):
+    """Files are named by test setting: --fast (ablation) writes eval_fast.json & co. beside the
+    main setting's eval.json and never overwrites it."""
     cfg = rtmdet.load_config("rtmdet-tiny", {"data.root": str(synth), "data.img_size": 128,
                                              "model.head.num_classes": 8})
     model = rtmdet.build_model(cfg)
+    main = evaluate(model, cfg, tmp_path, fast=False)
+    main_bytes = (tmp_path / "eval.json").read_bytes()
     report = evaluate(model, cfg, tmp_path, fast=True)
-    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert (tmp_path / "eval.json").read_bytes() == main_bytes          # untouched by --fast
+    assert json.loads(main_bytes)["setting"] == "main" and main["test_settings"]["score_thr"] == 0.001
+    saved = json.loads((tmp_path / "eval_fast.json").read_text())
     assert saved["setting"] == "ablation" and saved["test_settings"]["score_thr"] == 0.05
     assert saved["num_images"] == 8 and len(saved["per_class"]) == 8
     assert set(saved["metrics"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR100"}
-    results = json.loads((tmp_path / "results.bbox.json").read_text())
+    results = json.loads((tmp_path / "results_fast.bbox.json").read_text())
     assert len(results) == report["num_detections"]
-    assert (tmp_path / "pr_curve.png").stat().st_size > 0
-    assert (tmp_path / "per_class_ap.csv").read_text().startswith("category_id,name,AP")
+    assert (tmp_path / "pr_curve_fast.png").stat().st_size > 0
+    assert (tmp_path / "per_class_ap_fast.csv").read_text().startswith("category_id,name,AP")
+    assert sorted(saved["files"]) == sorted(str(tmp_path / n) for n in (
+        "results_fast.bbox.json", "per_class_ap_fast.csv", "pr_curve_fast.png", "eval_fast.json"))
+    assert {p.name for p in tmp_path.iterdir()} == {
+        f"{stem}{sfx}{ext}" for sfx in ("", "_fast") for stem, ext in (
+            ("eval", ".json"), ("results", ".bbox.json"), ("pr_curve", ".png"),
+            ("per_class_ap", ".csv"))}

@@ -35,7 +35,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 def uninterrupted(tiny_args, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("full") / "run"
     Trainer(_cfg(tiny_args, work, "train.checkpoint_iters=1")).fit()
-    return work / "final.pt"
+    return work / "last.pt"            # the full state (final.pt holds the EMA weights only)
 
 
 # ----------------------------------------------------------------------------- divergence
@@ -81,7 +81,7 @@ def test_skip_step_skips_and_finishes(tiny_args, tmp_path):
     _poison(tr, {2})
     final = tr.fit()
     assert tr.guard.skipped == 1
-    assert all(torch.isfinite(t).all() for t in _weights(final).values())
+    assert all(torch.isfinite(t).all() for t in _weights(final.parent / "last.pt").values())
 
 
 def test_skip_step_is_bounded(tiny_args, tmp_path):
@@ -106,10 +106,10 @@ def test_kill_then_auto_resume_is_bit_identical(tiny_args, tmp_path, uninterrupt
     assert not (work / "final.pt").exists()
     assert main(["train", *tiny_args, "train.checkpoint_iters=1", "--work-dir", str(work),
                  "--auto-resume"]) == 0
-    a, b = _weights(uninterrupted), _weights(work / "final.pt")
+    a, b = _weights(uninterrupted), _weights(work / "last.pt")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert torch.load(work / "final.pt", weights_only=True)["global_iter"] == 4
+    assert torch.load(work / "final.pt", weights_only=True)["meta"]["global_iter"] == 4
 
 
 # ----------------------------------------------------------------------------- overwrites
@@ -126,7 +126,7 @@ def test_work_dir_with_checkpoint_is_refused(tiny_args, tmp_path, capsys):
     assert "exclude each other" in one_error_line(capsys.readouterr().err)
     assert main(["train", *tiny_args, "train.epochs=1", "train.stage2_epochs=0",
                  "--work-dir", str(work), "--exist-ok"]) == 0
-    assert torch.load(work / "final.pt", weights_only=True)["global_iter"] == 2
+    assert torch.load(work / "final.pt", weights_only=True)["meta"]["global_iter"] == 2
 
 
 def test_predict_never_writes_into_its_source(tiny_ckpt, tmp_path, capsys):
