@@ -166,7 +166,8 @@ def dota_root(wildcards):
 
 def eval_flags(wildcards):
     """The table's test setting: --fast is the paper's ablation setting (score 0.05, top 100)."""
-    fast = "--fast" if EXPERIMENTS[wildcards.ablation].test_setting == "ablation" else ""
+    # A run folder holds one table's test setting: keep eval.json / pr_curve.png for either.
+    fast = "--fast --suffix=" if EXPERIMENTS[wildcards.ablation].test_setting == "ablation" else ""
     return f"{fast} {mlflow_flag()}".strip()
 
 
