@@ -25,7 +25,7 @@ test: setup
 
 # The ablation pipeline at the proxy scale (docs/proxy.md): every detection ablation 3 paired
 # seeds on the generated proxy task, evaluated, paper-scale latency measured, reports/ rendered
-# (~90 min on 2 CPU cores). `make smoke` is the same DAG at the smoke scale (CI-sized, minutes;
+# (the target is 90 min on 2 CPU cores; no complete run is measured yet: reports/RUNS.md). `make smoke` is the same DAG at the smoke scale (CI-sized, minutes;
 # its AP says nothing). Nothing is forced: the report rules write under runs/reports/ and publish
 # to reports/, so a fresh clone builds what is missing and a second run does nothing
 # (docs/pipeline.md). `make tables` then records the outputs in dvc.lock (`dvc commit`: the same
