@@ -131,5 +131,5 @@ def test_load_model_with_weights(tmp_path):
     model, _ = load_model("rtmdet-tiny", str(tmp_path / "w.pt"), over)
     for (k, a), b in zip(src.state_dict().items(), model.state_dict().values()):
         assert torch.equal(a, b), k
-    with pytest.raises(WeightMismatchError, match="does not fit config 'rtmdet-tiny'"):
+    with pytest.raises(WeightMismatchError, match="do not fit the model of rtmdet-tiny"):
         load_model("rtmdet-tiny", str(tmp_path / "w.pt"))
