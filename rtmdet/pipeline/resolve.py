@@ -50,7 +50,10 @@ class Scale:
     differences between variants (sizes, backbone/neck split, 3-6-6-3 vs 3-9-9-3: the knob a
     variant sets is never scaled, only the preset's factors) survive the shrink. ``single_seed``
     lists the tables that run seed 0 only (their tables say so); ``data_source`` the data the
-    scale is designed for (``None``: the pipeline's ``data_source`` setting decides)."""
+    scale is designed for (``None``: the pipeline's ``data_source`` setting decides).
+    ``curve_interval``/``curve_seeds``: the baseline of every table validates every N epochs for
+    these seeds, so its report shows an AP-vs-iteration curve (a reader sees whether training has
+    flattened); validation draws no training randomness, so those runs' weights are unchanged."""
     name: str
     num_seeds: int = 1
     width_mult: float = 1.0
@@ -59,6 +62,8 @@ class Scale:
     description: str = ""
     single_seed: tuple[str, ...] = ()
     data_source: str | None = None
+    curve_interval: int = 0
+    curve_seeds: tuple[int, ...] = ()
 
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> "Scale":
@@ -67,7 +72,9 @@ class Scale:
                    deepen_mult=float(d.get("deepen_mult", 1.0)),
                    overrides=dict(d.get("overrides") or {}), description=d.get("description", ""),
                    single_seed=tuple(d.get("single_seed") or ()),
-                   data_source=d.get("data_source"))
+                   data_source=d.get("data_source"),
+                   curve_interval=int((d.get("baseline_curve") or {}).get("val_interval", 0)),
+                   curve_seeds=tuple((d.get("baseline_curve") or {}).get("seeds") or ()))
 
 
 PAPER_SCALE = Scale("paper", num_seeds=3)
@@ -127,6 +134,8 @@ def run_spec(exp: Experiment, variant: str, seed: int = 0, scale: Scale = PAPER_
         merged.update(overrides)
     assert isinstance(cfg, Config)
     merged.update(_scaled_size(cfg, scale))
+    if variant == exp.baseline and seed in scale.curve_seeds and scale.curve_interval:
+        merged["train.val_interval"] = scale.curve_interval
     merged.update({"seed": seed, "name": f"{exp.name}/{variant}",
                    "tags": {"ablation": exp.name, "variant": variant, "scale": scale.name,
                             "test_setting": exp.test_setting, "data": data_source},

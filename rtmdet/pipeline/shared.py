@@ -21,8 +21,10 @@ from pathlib import Path
 from rtmdet.config import Config, load_config, save_config
 from rtmdet.utils.io import atomic_write_text
 
-# Keys that name a run or say where its files go; they do not change what is trained.
+# Keys that name a run or say where its files go, and periodic validation (it restores the RNG it
+# uses, rtmdet.engine.validation): they do not change what is trained.
 NAMING_KEYS = ("name", "tags", "work_dir")
+NOT_TRAINING = (("train", "val_interval"),)
 COPIED = ("final.pt", "metrics.csv", "loss_curve.png")
 
 
@@ -31,15 +33,18 @@ def training_key(cfg: Config) -> str:
     d = cfg.model_dump(mode="json")
     for k in NAMING_KEYS:
         d.pop(k, None)
+    for section, k in NOT_TRAINING:
+        d.get(section, {}).pop(k, None)
     return json.dumps(d, sort_keys=True)
 
 
 def canonical_runs(runs: Iterable[tuple[str, Config]]) -> dict[str, str]:
     """``{run folder: canonical run folder}`` for every run that repeats an earlier one
-    (``runs`` in the order that decides which is canonical); unique runs are absent."""
+    (``runs`` in the order that decides which is canonical, except that a run with periodic
+    validation goes first: its copies then carry the AP curve too); unique runs are absent."""
     first: dict[str, str] = {}
     out: dict[str, str] = {}
-    for folder, cfg in runs:
+    for folder, cfg in sorted(runs, key=lambda r: r[1].train.val_interval == 0):
         key = training_key(cfg)
         if key in first:
             out[folder] = first[key]

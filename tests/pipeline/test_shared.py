@@ -31,14 +31,22 @@ def test_the_known_identical_trainings_are_found_and_nothing_else():
     # 3-6-6-3, 5x5, no channel attention: the same model in three tables
     assert shared["stage_depth/d3663/0"] == "kernel_size/k5/0"
     assert shared["backbone_neck_ratio/l_47/1"] == "kernel_size/k5/1"
-    # RTMDet-l defaults (channel attention, SepBN head)
-    assert shared["head_sharing/sepbn/0"] == "stage_depth/d3663_ca/0"
+    # RTMDet-l defaults (channel attention, SepBN head); seed 0 of head_sharing's baseline logs
+    # the AP curve (baseline_curve), so it trains and the stage_depth row copies it
+    assert shared["stage_depth/d3663_ca/0"] == "head_sharing/sepbn/0"
+    assert shared["head_sharing/sepbn/1"] == "stage_depth/d3663_ca/1"
+    assert cfgs_val(runs, "head_sharing/sepbn/0") == 1 and cfgs_val(runs, "head_sharing/sepbn/1") == 0
+    assert cfgs_val(runs, "stage_depth/d3663_ca/0") == 0
     assert "kernel_size/k3/0" not in shared and "stage_depth/d3993/0" not in shared
     # never across seeds, never between different configs
     cfgs = dict(runs)
     for dup, src in shared.items():
         assert dup.rsplit("/", 1)[1] == src.rsplit("/", 1)[1]
         assert training_key(cfgs[dup]) == training_key(cfgs[src])
+
+
+def cfgs_val(runs, folder: str) -> int:
+    return dict(runs)[folder].train.val_interval
 
 
 def test_copy_carries_its_own_config_and_refuses_a_different_training(tmp_path):
