@@ -168,7 +168,7 @@ def write_table(exp: Experiment, runs: Path, out: Path, scale: str, scale_note: 
             raise ValueError(f"{runs / name}: evaluated in the {wrong} setting, table needs "
                              f"{exp.test_setting!r}")
     check_seeds(runs, ours)     # before anything is written: a collided seed voids the table
-    rows, extra = build_rows(exp, runs), paper_only_rows(exp)
+    rows, extra = build_rows(exp, runs, scale), paper_only_rows(exp)
     latency = attach_latency(exp, rows, paper_latency)      # paper-scale latency columns
     evidence = table_evidence(rows, exp.equivalence_margin)
     meta = {"data": DATA_NOTES[data], "scale": scale, "scale_note": scale_note,

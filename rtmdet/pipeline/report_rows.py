@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .report_evidence import row_evidence, seed_of
-from .resolve import paper_values
+from .resolve import not_run_reason, paper_values
 from .spec import Experiment
 
 
@@ -60,9 +60,10 @@ def collect(exp: Experiment, runs: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def build_rows(exp: Experiment, runs: Path) -> list[dict[str, Any]]:
+def build_rows(exp: Experiment, runs: Path, scale: str | None = None) -> list[dict[str, Any]]:
     """One flat row per variant (the CSV/JSON columns): paper vs ours, intervals, paired Δ and
-    verdict, so the markdown, CSV, JSON and figures all show the same numbers."""
+    verdict, so the markdown, CSV, JSON and figures all show the same numbers. A variant that
+    cannot run at ``scale`` (or lacks a file it needs) has no seeds and says why (``not_run``)."""
     paper, ours = paper_values(exp), collect(exp, runs)
     mean = {v: _mean_std(o["aps"])[0] if o["aps"] else None for v, o in ours.items()}
     rows = []
@@ -74,6 +75,8 @@ def build_rows(exp: Experiment, runs: Path) -> list[dict[str, Any]]:
         b = o["bench"]
         row = {
             "variant": name, "label": v.label,
+            "not_run": (not_run_reason(exp, name, scale)
+                        if scale is not None and not o["aps"] else None),
             "paper_AP": p.get("AP", "no paper row") if p else "no paper row",
             "ours_AP_mean": o_ap, "ours_AP_std": _mean_std(o["aps"])[1] if o["aps"] else None,
             "seeds": len(o["aps"]), "delta_AP": o_ap - p_ap if None not in (o_ap, p_ap) else None,

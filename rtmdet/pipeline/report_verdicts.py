@@ -27,7 +27,8 @@ def interval_text(mean: float | None, low: float | None, high: float | None, n: 
 def ap_and_delta_cells(r: Mapping[str, Any]) -> tuple[str, str]:
     """A row's 'ours AP [CI]' cell and its three 'Δ vs ref: paper | ours [CI] | verdict' cells."""
     ours = (interval_text(r["ours_AP_mean"], r["ours_AP_ci_low"], r["ours_AP_ci_high"],
-                          r["seeds"]) if r["ours_AP_mean"] is not None else "not run")
+                          r["seeds"]) if r["ours_AP_mean"] is not None
+            else f"not run: {r['not_run']}" if r.get("not_run") else "not run")
     if r["verdict"] == "reference":
         return ours, f"reference | reference (n={r['pairs']}) | —"
     paper_d = "—" if r["paper_delta"] is None else f"{r['paper_delta']:+.1f}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rtmdet.config import PRESETS, Config, ConfigError, load_config, save_config
@@ -157,6 +158,21 @@ def resolve_to_file(spec: dict[str, Any], out: str, log: str) -> None:
     save_config(load_config(spec["base"], spec["overrides"]), out)
     with open(log, "w") as f:
         print(f"wrote {out}", file=f)
+
+
+def not_run_reason(exp: Experiment, variant: str, scale: str,
+                   root: str | Path = ROOT) -> str | None:
+    """Why ``variant`` cannot run at ``scale`` (None: it can). The pipeline leaves such a
+    variant out and its table row says why, instead of failing the whole table: e.g. the
+    ImageNet-pretrained backbone is a file users download themselves, and it only fits the
+    paper-scale widths."""
+    v = exp.variants[variant]
+    if v.scales is not None and scale not in v.scales:
+        return f"runs at the {' / '.join(v.scales)} scale only, not {scale}"
+    missing = [f for f in v.requires if not (Path(root) / f).exists()]
+    if missing:
+        return f"needs {missing[0]} (not present)"
+    return None
 
 
 def model_type(exp: Experiment, variant: str) -> str:

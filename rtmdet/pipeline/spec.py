@@ -22,7 +22,8 @@ TEST_SETTINGS = ("main", "ablation", "dota")
 _TOP_KEYS = {"title", "paper_ref", "description", "base", "overrides", "variants", "seeds",
              "baseline", "test_setting", "paper", "paper_only", "higher_is_better",
              "equivalence_margin"}
-_VARIANT_KEYS = {"label", "base", "overrides", "paper_row", "compare_to", "note"}
+_VARIANT_KEYS = {"label", "base", "overrides", "paper_row", "compare_to", "note", "requires",
+                 "scales"}
 _PAPER_KEYS = {"csv", "match", "columns", "setting", "latency"}
 PAPER_COLUMNS = ("AP", "mask_AP", "params_M", "flops_G", "latency_ms")
 # AP points: a paper "no effect" (|Δ| ≤ 0.2 AP) agrees when our whole paired-Δ interval lies in
@@ -44,6 +45,10 @@ class Variant:
     note: str = ""
     base: str | None = None             # a different preset (model-size table)
     compare_to: str | None = None       # direction check against this variant, not the baseline
+    # Files the run needs that this project cannot make (e.g. an ImageNet-pretrained backbone)
+    # and the scales it can run at (None: all): otherwise the row says "not run" and why.
+    requires: tuple[str, ...] = ()
+    scales: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,14 @@ def _mapping(path: Path, key: str, value: Any) -> dict[str, Any]:
     return value
 
 
+def _strings(path: Path, key: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not (isinstance(value, list) and all(isinstance(x, str) and x for x in value)):
+        raise _err(path, key, "must be a list of non-empty strings")
+    return tuple(value)
+
+
 def reject_unknown(path: Path, prefix: str, d: dict[str, Any], allowed: set[str]) -> None:
     """A misspelt key must fail loudly: silently ignoring it would run the wrong ablation."""
     extra = sorted(set(d) - allowed)
@@ -116,7 +129,10 @@ def load_experiment(path: str | Path) -> Experiment:
         variants[str(name)] = Variant(str(name), str(v.get("label", name)),
                                       _mapping(path, f"variants.{name}.overrides", v.get("overrides")),
                                       v.get("paper_row"), str(v.get("note", "")), v.get("base"),
-                                      v.get("compare_to"))
+                                      v.get("compare_to"),
+                                      _strings(path, f"variants.{name}.requires", v.get("requires")),
+                                      (_strings(path, f"variants.{name}.scales", v["scales"])
+                                       if v.get("scales") is not None else None))
     if not variants:
         raise _err(path, "variants", "at least one variant is needed")
     if raw["baseline"] not in variants:

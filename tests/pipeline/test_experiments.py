@@ -105,8 +105,9 @@ def test_paper_cells_not_found_stay_not_found():
     assert aug["rtmdet_default"]["AP"] == "not found"
     assert paper_values(EXPERIMENTS["optimization"])["sgd"]["AP"] == "not found"
     extra = paper_only_rows(EXPERIMENTS["step_by_step"])
-    assert [r["AP"] for r in extra] == [40.2, 40.6, 44.5]
+    assert [r["AP"] for r in extra] == [40.2, 40.6]          # the YOLOX rows
     assert all(r["reason"] for r in extra)
+    assert paper_values(EXPERIMENTS["step_by_step"])["pretrained"]["AP"] == 44.5
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -179,3 +180,23 @@ def test_rerun_trigger_is_what_the_files_say_not_the_schema_defaults():
     assert spec["base"] == "rtmdet-l" and set(spec["overrides"]) <= allowed
     assert spec["overrides"]["model.backbone.widen_factor"] == 0.25
     assert spec["overrides"]["model.neck.out_channels"] == 64
+
+
+def test_a_variant_that_needs_a_file_or_a_scale_says_why_it_does_not_run(tmp_path):
+    """The ImageNet-pretrained rows: run at the paper scale when the checkpoint is present."""
+    from rtmdet.pipeline.resolve import not_run_reason
+    exp = EXPERIMENTS["step_by_step"]
+    need = exp.variants["pretrained"].requires[0]
+    assert resolve(exp, "pretrained").train.init_from == need
+    assert not_run_reason(exp, "pretrained", "proxy", tmp_path) == (
+        "runs at the paper scale only, not proxy")
+    assert not_run_reason(exp, "pretrained", "paper", tmp_path) == f"needs {need} (not present)"
+    (tmp_path / need).parent.mkdir(parents=True)
+    (tmp_path / need).write_bytes(b"")
+    assert not_run_reason(exp, "pretrained", "paper", tmp_path) is None
+    assert not_run_reason(exp, "cached_mix", "proxy", tmp_path) is None
+    for bad, msg in (("requires: data/x.pth", "variants.b.requires: must be a list"),
+                     ("scales: [1]", "variants.b.scales: must be a list")):
+        text = GOOD.replace("b: {overrides:", f"b: {{{bad}, overrides:")
+        with pytest.raises(ExperimentError, match=msg):
+            load_experiment(_write(tmp_path, text))

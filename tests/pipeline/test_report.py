@@ -53,7 +53,11 @@ def test_not_found_and_not_run_are_shown_as_such(tmp_path):
     md = (tmp_path / "reports/tables/optimization.md").read_text()
     assert "| SGD + cosine | not found | 10.0 (n=1, no interval) | — |" in md
     assert "| AdamW + flat-cosine | 43.3 | not run |" in md
-    assert "+ RSB-pretrained (ImageNet) backbone | 44.5 | not run: no ImageNet-pretrained" in md
+    # a variant this scale cannot run says why (rtmdet.pipeline.resolve.not_run_reason)
+    assert ("| + RSB-pretrained (ImageNet) backbone | 44.5 | not run: runs at the paper scale "
+            "only, not smoke |") in md
+    pre = next(r for r in summary["rows"] if r["variant"] == "pretrained")
+    assert pre["reference"] == "no_norm_bias_decay" and pre["seeds"] == 0
     assert "**scale**: smoke" in md and "synthetic COCO-format" in md
     sgd = next(r for r in summary["rows"] if r["variant"] == "sgd")
     assert sgd["verdict"] == "n/a" and sgd["delta_AP"] is None

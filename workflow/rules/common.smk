@@ -9,8 +9,8 @@ from pathlib import Path
 # imported as installed (pip install -e .), like every other user of it.
 ROOT = Path(workflow.basedir).parent
 from rtmdet.pipeline.dvc import load_oneoff  # noqa: E402
-from rtmdet.pipeline.resolve import (Scale, model_type, resolve, resolve_to_file,  # noqa: E402
-                                     run_spec, seeds_for)
+from rtmdet.pipeline.resolve import (Scale, model_type, not_run_reason, resolve,  # noqa: E402
+                                     resolve_to_file, run_spec, seeds_for)
 from rtmdet.pipeline.spec import list_experiments  # noqa: E402
 from rtmdet.pipeline.shared import canonical_runs  # noqa: E402
 from rtmdet.pipeline.latency_plan import has_latency_claim  # noqa: E402
@@ -63,8 +63,12 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 
 
 def variants_of(ablation):
+    """The variants that run: those chosen (config `variants`), less those that cannot run at
+    this scale or lack a file they need (rtmdet.pipeline.resolve.not_run_reason; the table row
+    says why)."""
     chosen = config["variants"].get(ablation) or list(EXPERIMENTS[ablation].variants)
-    return [v for v in EXPERIMENTS[ablation].variants if v in chosen]
+    return [v for v in EXPERIMENTS[ablation].variants if v in chosen
+            and not_run_reason(EXPERIMENTS[ablation], v, config["scale"], ROOT) is None]
 
 
 def seeds_of(ablation):
