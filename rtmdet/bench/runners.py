@@ -3,7 +3,6 @@ onnxruntime; TensorRT in :mod:`.tensorrt_backend`), and :class:`Unavailable`, th
 a backend cannot run here (the benchmark then falls back to the next best one)."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -11,6 +10,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from rtmdet.export.onnx import model_hash  # noqa: F401 - re-exported: latency, paper_latency, benchmarks
 from rtmdet.models.fuse import fuse_model
 
 
@@ -34,15 +34,6 @@ def pin_threads(threads: int) -> None:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set once in this process
         pass
-
-
-def model_hash(model: nn.Module, extra: str = "") -> str:
-    """Content hash of the weights (and ``extra``: size, batch…) to key cached artefacts."""
-    h = hashlib.sha256(extra.encode())
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def torch_runner(model: nn.Module, x: torch.Tensor, device: str, fp16: bool,
