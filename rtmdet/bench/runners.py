@@ -12,6 +12,7 @@ from torch import nn
 
 from rtmdet.export.onnx import model_hash  # noqa: F401 - re-exported: latency, paper_latency, benchmarks
 from rtmdet.models.fuse import fuse_model
+from rtmdet.models.precision import autocast, to_float
 
 
 class Unavailable(RuntimeError):
@@ -26,6 +27,7 @@ class Runner:
     fp16: bool
     stream: Any = None               # CUDA stream the step runs on (for event timing)
     info: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "fp32"              # precision that ran: fp32 | bf16 (torch CPU) | int8 (ort)
 
 
 def pin_threads(threads: int) -> None:
@@ -37,9 +39,11 @@ def pin_threads(threads: int) -> None:
 
 
 def torch_runner(model: nn.Module, x: torch.Tensor, device: str, fp16: bool,
-                 fuse: bool = True, channels_last: bool = True) -> Runner:
+                 fuse: bool = True, channels_last: bool = True, dtype: str = "fp32") -> Runner:
     """``fuse`` folds BatchNorm into the convs (as onnxruntime and TensorRT do in their graph
-    optimisers, so the backends compare like for like); ``channels_last`` runs NHWC."""
+    optimisers, so the backends compare like for like); ``channels_last`` runs NHWC; ``dtype``
+    ``bf16`` (already resolved, :func:`rtmdet.models.precision.resolve_dtype`) wraps the forward
+    in CPU bf16 autocast and casts the outputs back to float32, as ``predict`` does."""
     if device == "cuda" and not torch.cuda.is_available():
         raise Unavailable("torch sees no CUDA GPU")
     if fp16 and device != "cuda":
@@ -55,14 +59,17 @@ def torch_runner(model: nn.Module, x: torch.Tensor, device: str, fp16: bool,
         x = x.contiguous(memory_format=torch.channels_last)
 
     def step() -> Any:
-        with torch.inference_mode():
-            return model.forward_raw(x)
+        with torch.inference_mode(), autocast(dtype):
+            raw = model.forward_raw(x)
+        return to_float(raw) if dtype != "fp32" else raw
     stream = torch.cuda.current_stream() if device == "cuda" else None
     return Runner(step, "torch", device, fp16, stream,
-                  {"torch_fused_bn": fuse, "channels_last": channels_last})
+                  {"torch_fused_bn": fuse, "channels_last": channels_last}, dtype)
 
 
-def ort_runner(onnx_path: Path, x: torch.Tensor, device: str, threads: int) -> Runner:
+def ort_runner(onnx_path: Path, x: torch.Tensor, device: str, threads: int,
+               dtype: str = "fp32") -> Runner:
+    """``dtype`` only labels the result: an int8 graph is a different ``onnx_path``."""
     try:
         import onnxruntime as ort    # lazy: the optional 'onnx' extra
     except ImportError:
@@ -82,6 +89,7 @@ def ort_runner(onnx_path: Path, x: torch.Tensor, device: str, threads: int) -> R
         binding.bind_ortvalue_input("images", ort.OrtValue.ortvalue_from_numpy(x.numpy(), "cuda", 0))
         for out in sess.get_outputs():
             binding.bind_output(out.name, "cuda")
-        return Runner(lambda: sess.run_with_iobinding(binding), "onnxruntime", device, False)
+        return Runner(lambda: sess.run_with_iobinding(binding), "onnxruntime", device, False,
+                      dtype=dtype)
     feed = {"images": x.numpy()}
-    return Runner(lambda: sess.run(None, feed), "onnxruntime", device, False)
+    return Runner(lambda: sess.run(None, feed), "onnxruntime", device, False, dtype=dtype)

@@ -18,6 +18,7 @@ from torch import nn
 
 from rtmdet.config import Config
 from rtmdet.models.postprocess import detections_from_raw
+from rtmdet.models.precision import DtypeError
 
 from .onnx import export_onnx, model_hash
 from .parity import ort_session
@@ -68,8 +69,8 @@ def int8_detector(model: nn.Module, cfg: Config, size: int, calib_images: int,
     ``calib_images`` training images of ``cfg.data`` and loaded in onnxruntime. Both graphs are
     cached in ``cache_dir`` under content hashes (weights; fp32 graph + calibration)."""
     if cfg.model.type != "det":      # before the export and calibration, not after them
-        raise ValueError(f"int8: model.type {cfg.model.type!r} is not supported (detection "
-                         "models only)")
+        raise DtypeError(f"--dtype int8: model.type {cfg.model.type!r} is not supported "
+                         "(detection models only)")
     model = model.eval().float().cpu()
     cache = Path(cache_dir)
     fp32 = cache / f"{cfg.name}-{size}-dyn-{model_hash(model, f'{size}|dynamic')}.onnx"

@@ -21,6 +21,8 @@ from typing import Any, Iterator
 
 import torch
 
+from rtmdet.utils.errors import UserError
+
 log = logging.getLogger(__name__)
 
 DTYPES = ("fp32", "bf16", "int8")
@@ -29,10 +31,14 @@ _CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of native bf16 a
 _warned: set[str] = set()
 
 
+class DtypeError(UserError, ValueError):
+    """An unknown precision name or one the chosen backend cannot run (one CLI line)."""
+
+
 def check_dtype(dtype: str, allowed: tuple[str, ...] = DTYPES, where: str = "--dtype") -> str:
-    """``dtype`` if it is one of ``allowed``, else a one-line ``ValueError`` naming them."""
+    """``dtype`` if it is one of ``allowed``, else a one-line :class:`DtypeError` naming them."""
     if dtype not in allowed:
-        raise ValueError(f"{where} {dtype!r}: expected one of {', '.join(allowed)}")
+        raise DtypeError(f"{where} {dtype!r}: expected one of {', '.join(allowed)}")
     return dtype
 
 
@@ -116,3 +122,13 @@ def to_float(raw: Any) -> Any:
     if isinstance(raw, (list, tuple)):
         return type(raw)(to_float(r) for r in raw)
     return raw
+
+
+def check_backend(dtype: str, backend: str) -> None:
+    """The precision/backend pairs that exist: bf16 is the torch CPU path (onnxruntime's CPU
+    provider has no bf16 convolutions), int8 the onnxruntime one (static QDQ quantisation)."""
+    check_dtype(dtype)
+    need = {"bf16": "torch", "int8": "onnxruntime"}.get(dtype)
+    if need is not None and backend != need:
+        raise DtypeError(f"--dtype {dtype} runs on the {need} backend, not {backend}; use "
+                         f"--backend {need}")
