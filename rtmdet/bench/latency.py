@@ -148,6 +148,7 @@ def benchmark(model: nn.Module, name: str, backend: str = "torch", device: str =
     """Latency of ``model.forward_raw`` on a (batch, 3, size, size) input, plus environment
     and complexity, as a JSON-ready dict. ``dtype``: fp32, bf16 (torch CPU) or int8
     (onnxruntime CPU, calibrated on ``calib`` inputs of shape (1, 3, size, size))."""
+    check_backend(dtype, backend)                # a wrong pair fails before any work
     pin_threads(threads)
     model = model.eval().float().cpu()
     cx = complexity(model, size)
