@@ -16,7 +16,7 @@ Usage (the proxy scale; `rtmdet data synth-proxy --root data/proxy --val 300` ma
   main test setting's 0.001 most of the 300 per image are noise) are matched one to one,
   greedily by fp32 score, to the other precision's detections of the same image and class
   scoring ≥ half that threshold (so a score that moved a little across the cut still
-  matches), at IoU ≥ ``--agree-iou`` (0.9). Reported: the matched fraction, the mean IoU and
+  matches), at IoU ≥ ``--agree-iou`` (0.9); zero-area boxes are skipped and counted. Reported: the matched fraction, the mean IoU and
   mean |score difference| of the matches.
 - **Latency**: forward only at ``--size``² batch 1 with ``--threads`` threads on a fixed
   random input (values do not change the kernels): torch fp32 (BN folded, channels-last: the
@@ -70,9 +70,13 @@ def agreement(ref: list[dict], other: list[dict], score: float, iou: float) -> d
     def group(results: list[dict], thr: float) -> dict[tuple[int, int], list[dict]]:
         out: dict[tuple[int, int], list[dict]] = {}
         for r in results:
-            if r["score"] >= thr:
+            if r["score"] >= thr and r["bbox"][2] > 0 and r["bbox"][3] > 0:
                 out.setdefault((r["image_id"], r["category_id"]), []).append(r)
         return out
+    # zero-area boxes (on the letterbox padding, clipped to the image) overlap nothing, not
+    # even themselves: COCO scores them as misses, so they are left out and counted
+    degenerate = sum(r["score"] >= score and not (r["bbox"][2] > 0 and r["bbox"][3] > 0)
+                     for r in ref)
     want, have = group(ref, score), group(other, score / 2)
     n = matched = 0
     ious, dscore = [], []
@@ -93,7 +97,7 @@ def agreement(ref: list[dict], other: list[dict], score: float, iou: float) -> d
                 matched += 1
                 ious.append(float(row[j]))
                 dscore.append(abs(d["score"] - cands[j]["score"]))
-    return {"fp32_detections": n, "matched": matched,
+    return {"fp32_detections": n, "fp32_zero_area_skipped": int(degenerate), "matched": matched,
             "matched_fraction": matched / n if n else None,
             "mean_iou": float(np.mean(ious)) if ious else None,
             "mean_abs_score_diff": float(np.mean(dscore)) if dscore else None,
