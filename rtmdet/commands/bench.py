@@ -15,6 +15,7 @@ from rtmdet.bench.latency import BACKENDS, benchmark
 from rtmdet.bench.paper_latency import SIZE, measure
 from rtmdet.config import Config
 from rtmdet.export.quantize import calibration_inputs
+from rtmdet.models.precision import check_backend
 from rtmdet.models.weights import load_model
 from rtmdet.pipeline.latency_plan import architectures, comparisons
 from rtmdet.pipeline.spec import load_experiment
@@ -106,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         return run_data(args)
     if args.bench_command == "paper-latency":
         return run_paper_latency(args)
+    if args.backend is not None:                 # a wrong pair fails before the model is built
+        check_backend(args.dtype, args.backend)
     model, cfg = load_model(args.config, args.weights, args.overrides)
     b = cfg.bench
     pick = lambda v, d: d if v is None else v  # noqa: E731
