@@ -45,6 +45,13 @@ def add_device(p: argparse.ArgumentParser, default: str | None = "auto",
     p.add_argument("--device", default=default, help=help_text)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_dtype(p: argparse.ArgumentParser, choices: tuple[str, ...] = DTYPES) -> None:
     """``--dtype``: inference precision (:mod:`rtmdet.models.precision`), fp32 by default."""
     p.add_argument("--dtype", choices=choices, default="fp32",
@@ -53,7 +60,7 @@ def add_dtype(p: argparse.ArgumentParser, choices: tuple[str, ...] = DTYPES) -> 
                         + ("; int8 = onnxruntime CPU on a statically quantised graph calibrated "
                            "on --calib-images training images" if "int8" in choices else ""))
     if "int8" in choices:
-        p.add_argument("--calib-images", type=int, default=32, metavar="N",
+        p.add_argument("--calib-images", type=_positive_int, default=32, metavar="N",
                        help="int8: training images of data.root to calibrate on (default 32)")
 
 

@@ -34,6 +34,9 @@ def test_dtype_choices(argv, capsys):
     # one error line after the usage (argparse quotes the choices or not by Python version)
     assert "error: argument --dtype: invalid choice: 'int4' (choose from" in err[-1]
     assert all(d in err[-1] for d in ("fp32", "bf16", "int8"))
+    with pytest.raises(SystemExit):
+        parse(build_parser(cmd), argv + ["--dtype", "int8", "--calib-images", "0"])
+    assert "argument --calib-images: must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_a_precision_the_backend_cannot_run_is_one_line(capsys):
