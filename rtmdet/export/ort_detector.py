@@ -18,7 +18,7 @@ from torch import nn
 
 from rtmdet.config import Config
 from rtmdet.models.postprocess import detections_from_raw
-from rtmdet.models.precision import DtypeError
+from rtmdet.models.precision import DtypeError, vnni_support
 
 from .onnx import export_onnx, model_hash
 from .parity import ort_session
@@ -82,4 +82,5 @@ def int8_detector(model: nn.Module, cfg: Config, size: int, calib_images: int,
                        {"dtype": "int8", "onnx_fp32": str(fp32), "onnx_int8": str(int8),
                         "calibration": {"images": len(inputs), "split": "train",
                                         "method": method},
-                        "outputs_fp32": keep_outputs_fp32})
+                        "scheme": "QDQ, u8 activations, s8 per-channel weights",
+                        "reduce_range": not vnni_support(), "outputs_fp32": keep_outputs_fp32})

@@ -2,9 +2,15 @@
 
 - **Static, QDQ, per-channel**: weights int8 with one scale per output channel (depthwise
   convs have very different ranges per channel, a per-tensor scale would crush the small
-  ones), activations int8 with ranges fixed from a calibration set, written as
+  ones), activations 8-bit with ranges fixed from a calibration set, written as
   QuantizeLinear/DequantizeLinear pairs that onnxruntime's graph optimiser fuses into int8
   kernels. Dynamic quantisation would re-measure activation ranges per call (slow for convs).
+- **u8 activations x s8 weights** (U8S8): onnxruntime's x86 int8 kernels are u8 x s8 (VNNI
+  ``vpdpbusd``). Measured on the 2-vCPU AVX-512 VNNI machine, RTMDet-tiny 320², 1 thread, in
+  one process: fp32 graph 29.8 ms, S8S8 QDQ 58.3 ms (slower than fp32: the s8 activations are
+  converted around every op), U8S8 QDQ 15.8 ms, same output correlation with fp32. On CPUs
+  without VNNI the u8 x s8 products can saturate a 16-bit intermediate, so weights use 7 bits
+  there (``reduce_range``, onnxruntime's advice); the choice is part of the cache key.
 - **Calibration set**: ``n`` training images of the config's (embedded) data, spread evenly
   over the split, letterboxed and normalised exactly as the evaluator feeds the graph
   (:class:`rtmdet.data.loader.ValDataset` + :func:`rtmdet.data.preprocess.normalize`), so the
@@ -31,6 +37,7 @@ import torch
 from rtmdet.config import Config
 from rtmdet.data.loader import ValDataset, build_source
 from rtmdet.data.preprocess import normalize
+from rtmdet.models.precision import vnni_support
 from rtmdet.utils.io import atomic_write_bytes
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -91,13 +98,13 @@ def output_nodes(model: Any) -> list[str]:
 
 
 def int8_path_for(fp32_path: str | Path, inputs: list[np.ndarray], method: str,
-                  keep_outputs_fp32: bool) -> Path:
+                  keep_outputs_fp32: bool, reduce_range: bool = False) -> Path:
     """The cache path of the quantised graph: fp32 graph + calibration + settings hashed."""
     fp32_path = Path(fp32_path)
     h = hashlib.sha256(fp32_path.read_bytes())
     for x in inputs:
         h.update(np.ascontiguousarray(x).tobytes())
-    h.update(f"{method}|{keep_outputs_fp32}|qdq-s8s8-per-channel".encode())
+    h.update(f"{method}|{keep_outputs_fp32}|{reduce_range}|qdq-u8s8-per-channel".encode())
     return fp32_path.with_name(f"{fp32_path.stem}-int8-{h.hexdigest()[:12]}.onnx")
 
 
@@ -115,8 +122,9 @@ def quantize_onnx(fp32_path: str | Path, inputs: list[np.ndarray], out_path: str
                          f"{', '.join(CALIBRATION_METHODS)}")
     if not inputs:
         raise ValueError("int8 quantisation needs at least one calibration input")
+    reduce_range = not vnni_support()
     out = Path(out_path) if out_path else int8_path_for(fp32_path, inputs, method,
-                                                        keep_outputs_fp32)
+                                                        keep_outputs_fp32, reduce_range)
     if out.exists():
         return out
     calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -129,7 +137,8 @@ def quantize_onnx(fp32_path: str | Path, inputs: list[np.ndarray], out_path: str
         exclude = output_nodes(onnx.load(str(pre))) if keep_outputs_fp32 else []
         quantize_static(str(pre), str(q), CalibrationReader(inputs),
                         quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        reduce_range=reduce_range,
                         calibrate_method=calib, nodes_to_exclude=exclude,
                         extra_options={"CalibTensorRangeSymmetric": False})
         atomic_write_bytes(out, q.read_bytes())

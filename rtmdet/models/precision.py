@@ -6,7 +6,8 @@
   instructions (AVX-512 BF16 or AMX). Without them oneDNN emulates bf16 and is *slower* than
   fp32, so :func:`resolve_dtype` detects native support and falls back to fp32 with one log line.
 - ``int8``: not a torch mode: an onnxruntime graph after static QDQ quantisation
-  (:mod:`rtmdet.export.quantize`); this module only names it.
+  (:mod:`rtmdet.export.quantize`); this module names it and detects VNNI, which decides how
+  the weights are quantised.
 
 The dtype is a command-line choice, not a config field: ``bench``/``eval`` sections are part of
 :func:`rtmdet.config.schema.config_hash`, so a new field would change the key of every existing
@@ -42,7 +43,8 @@ def check_dtype(dtype: str, allowed: tuple[str, ...] = DTYPES, where: str = "--d
     return dtype
 
 
-def _cpuinfo_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
+def cpu_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
     try:
         text = Path(path).read_text()
     except OSError:
@@ -65,7 +67,7 @@ def bf16_support() -> tuple[bool, str]:
         native = any(p() for p in probes)
         how = "torch.cpu probes (AVX-512 BF16 / AMX)"
     else:
-        flags = _cpuinfo_flags()
+        flags = cpu_flags()
         native = any(f in flags for f in _CPU_FLAGS)
         how = f"/proc/cpuinfo flags {'/'.join(_CPU_FLAGS)}"
     if not native:
@@ -74,6 +76,15 @@ def bf16_support() -> tuple[bool, str]:
     if check is not None and not check():
         return False, "oneDNN reports no bf16 support"
     return True, f"native bf16 ({how})"
+
+
+def vnni_support() -> bool:
+    """Whether the CPU has VNNI (AVX-512 VNNI or AVX-VNNI): int8 dot products without the
+    16-bit intermediate that saturates u8 x s8 products on older AVX2/AVX-512 CPUs."""
+    probe = getattr(torch.cpu, "_is_vnni_supported", None)
+    if probe is not None:
+        return bool(probe())
+    return bool({"avx512_vnni", "avx_vnni"} & cpu_flags())
 
 
 def resolve_dtype(dtype: str, device: str = "cpu") -> str:

@@ -50,8 +50,8 @@ def test_dtype_names_and_backends():
 def test_cpuinfo_flags_parsing(tmp_path):
     f = tmp_path / "cpuinfo"
     f.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_tile\n")
-    assert {"avx512_bf16", "amx_tile"} <= precision._cpuinfo_flags(f)
-    assert precision._cpuinfo_flags(tmp_path / "missing") == set()
+    assert {"avx512_bf16", "amx_tile"} <= precision.cpu_flags(f)
+    assert precision.cpu_flags(tmp_path / "missing") == set()
 
 
 def _has_native_bf16() -> bool:
