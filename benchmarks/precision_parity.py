@@ -15,9 +15,9 @@ Usage (the proxy scale; `rtmdet data synth-proxy --root data/proxy --val 300` ma
 - **Agreement**: the fp32 detections scoring ≥ ``--agree-score`` (the confident ones; at the
   main test setting's 0.001 most of the 300 per image are noise) are matched one to one,
   greedily by fp32 score, to the other precision's detections of the same image and class
-  scoring ≥ half that threshold (so a score that moved a little across the cut still
-  matches), at IoU ≥ ``--agree-iou`` (0.9); zero-area boxes are skipped and counted. Reported: the matched fraction, the mean IoU and
-  mean |score difference| of the matches.
+  scoring ≥ half that threshold (so a score that moved a little across the cut still matches),
+  at IoU ≥ ``--agree-iou`` (0.9); zero-area boxes are skipped and counted. Reported: the matched
+  fraction, the mean IoU and mean |score difference| of the matches.
 - **Latency**: forward only at ``--size``² batch 1 with ``--threads`` threads on a fixed
   random input (values do not change the kernels): torch fp32 (BN folded, channels-last: the
   default ``predict`` path), torch bf16, onnxruntime fp32, onnxruntime int8 (its graph

@@ -10,7 +10,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from rtmdet.export.onnx import model_hash  # noqa: F401 - re-exported: latency, paper_latency, benchmarks
+# model_hash moved to export/onnx.py (it keys cached ONNX graphs); re-exported for latency,
+# paper_latency and the benchmarks
+from rtmdet.export.onnx import model_hash  # noqa: F401
 from rtmdet.models.fuse import fuse_model
 from rtmdet.models.precision import autocast, to_float
 

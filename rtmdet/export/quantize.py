@@ -108,8 +108,9 @@ def int8_path_for(fp32_path: str | Path, inputs: list[np.ndarray], method: str,
     return fp32_path.with_name(f"{fp32_path.stem}-int8-{h.hexdigest()[:12]}.onnx")
 
 
-def quantize_onnx(fp32_path: str | Path, inputs: list[np.ndarray], out_path: str | Path | None = None,
-                  method: str = "minmax", keep_outputs_fp32: bool = True) -> Path:
+def quantize_onnx(fp32_path: str | Path, inputs: list[np.ndarray],
+                  out_path: str | Path | None = None, method: str = "minmax",
+                  keep_outputs_fp32: bool = True) -> Path:
     """Statically quantise ``fp32_path`` (QDQ, per-channel, int8 weights and activations)
     calibrated on ``inputs``; returns the int8 graph's path (cached, see :func:`int8_path_for`).
     """

@@ -34,7 +34,8 @@ class RotatedRTMDet(RTMDet):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, score_thr: float = 0.05, iou_thr: float = 0.1,
                 max_per_img: int = 2000, nms_pre: int = 2000, min_size: float | None = 0.0,
-                fast: bool | None = None, dtype: str = "fp32", **_: Any) -> list[dict[str, torch.Tensor]]:
+                fast: bool | None = None, dtype: str = "fp32",
+                **_: Any) -> list[dict[str, torch.Tensor]]:
         """Rotated detections per image: dict of ``rboxes`` (K, 5) ``(cx, cy, w, h, θ)`` in
         input pixels, ``scores`` (K,), ``labels`` (K,). Defaults are the official DOTA test
         settings. Switches to eval mode for the call and restores the previous mode; ``fast``
