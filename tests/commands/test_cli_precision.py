@@ -81,3 +81,12 @@ def test_predict_int8(checkpoint, tmp_path):
     assert rec["dtype"] == "int8" and len(rec["images"]) == 2
     assert all(len(i["detections"]) > 0 for i in rec["images"])
     assert list((out / "onnx").glob("*-int8-*.onnx"))
+
+
+def test_reduced_precision_metrics_sit_beside_fp32_in_mlflow():
+    from rtmdet.engine.tracking import bench_metrics
+    res = {"latency": {"median_ms": 10.0, "p90_ms": 12.0}, "params": 5, "flops": 7}
+    assert set(bench_metrics(res)) == {"bench/latency_ms", "bench/latency_p90_ms",
+                                       "bench/params", "bench/flops"}
+    assert bench_metrics({**res, "dtype": "bf16"})["bench_bf16/latency_ms"] == 10.0
+    assert not any(k.startswith("bench/") for k in bench_metrics({**res, "dtype": "int8"}))
