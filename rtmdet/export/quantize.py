@@ -6,9 +6,10 @@
   QuantizeLinear/DequantizeLinear pairs that onnxruntime's graph optimiser fuses into int8
   kernels. Dynamic quantisation would re-measure activation ranges per call (slow for convs).
 - **u8 activations x s8 weights** (U8S8): onnxruntime's x86 int8 kernels are u8 x s8 (VNNI
-  ``vpdpbusd``). Measured on the 2-vCPU AVX-512 VNNI machine, RTMDet-tiny 320², 1 thread, in
-  one process: fp32 graph 29.8 ms, S8S8 QDQ 58.3 ms (slower than fp32: the s8 activations are
-  converted around every op), U8S8 QDQ 15.8 ms, same output correlation with fp32. On CPUs
+  ``vpdpbusd``). Measured on the 2-vCPU AVX-512 VNNI machine (another job loading both
+  cores), RTMDet-tiny 320², 1 thread, interleaved in one process, median of 15: fp32 graph
+  29.8 ms, S8S8 QDQ 58.3 ms (slower than fp32), U8S8 QDQ 15.8 ms, the same output correlation
+  with fp32 (u8 and s8 with the same ranges are the same grid shifted by 128). On CPUs
   without VNNI the u8 x s8 products can saturate a 16-bit intermediate, so weights use 7 bits
   there (``reduce_range``, onnxruntime's advice); the choice is part of the cache key.
 - **Calibration set**: ``n`` training images of the config's (embedded) data, spread evenly
