@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rtmdet.bench.latency import benchmark
+from rtmdet.commands.common import precision_model
 from rtmdet.models import precision
 from rtmdet.models.build import build_model
 from rtmdet.models.precision import DtypeError, bf16_support, check_backend, check_dtype
@@ -85,7 +86,7 @@ def test_bf16_forward_agrees_with_fp32_and_really_runs_bf16(model, x):
     assert dets["boxes"].dtype == dets["scores"].dtype == torch.float32 and len(dets["scores"])
 
 
-def test_fallback_logs_one_line_and_runs_fp32(model, x, no_bf16, caplog):
+def test_fallback_logs_one_line_and_runs_fp32(model, x, no_bf16, caplog, tmp_path):
     with caplog.at_level(logging.WARNING, logger="rtmdet.models.precision"):
         assert precision.resolve_dtype("bf16") == "fp32"
         assert precision.resolve_dtype("bf16") == "fp32"        # the second call is silent
@@ -96,6 +97,12 @@ def test_fallback_logs_one_line_and_runs_fp32(model, x, no_bf16, caplog):
                     dtype="bf16")
     assert res["dtype"] == "fp32" and res["requested"]["dtype"] == "bf16"
     assert any("bf16 unavailable" in n for n in res["fallback"])
+    # eval/predict: the same model, told to run fp32, gives exactly the fp32 detections
+    same, ran = precision_model(model, None, "bf16", "cpu", 1, SIZE, tmp_path)
+    assert same is model and ran == "fp32"
+    want, got = model.predict(x, score_thr=0.05)[0], same.predict(x, score_thr=0.05, dtype=ran)[0]
+    assert all(torch.equal(want[k], got[k]) for k in ("boxes", "scores", "labels"))
+    assert len(caplog.records) == 1                             # still the one line
 
 
 def test_bf16_on_a_gpu_device_falls_back(no_bf16, caplog):
