@@ -13,6 +13,11 @@ API, cached by model hash, timed with CUDA events; see :mod:`rtmdet.bench.tensor
 imports TensorRT only when asked for, since it is an optional extra). An unavailable backend or device prints
 one line and falls back to the best available one; the result records both what was asked for
 and what ran.
+
+Precision (``dtype``, :mod:`rtmdet.models.precision`): ``bf16`` is the torch CPU forward under
+bf16 autocast (fp32 with one log line where the CPU has no native bf16), ``int8`` the
+onnxruntime CPU backend on the statically quantised graph (:mod:`rtmdet.export.quantize`),
+calibrated on the given inputs or, for latency alone, on Gaussian stand-ins (recorded).
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ import torch
 from torch import nn
 
 from rtmdet.export.onnx import export_onnx
+from rtmdet.export.quantize import quantize_onnx, random_inputs
+from rtmdet.models.precision import check_backend, resolve_dtype
 from rtmdet.utils import envinfo
 
 from .complexity import complexity
@@ -82,19 +89,34 @@ def _candidates(backend: str, device: str, fp16: bool) -> list[tuple[str, str, b
 
 def make_runner(model: nn.Module, x: torch.Tensor, backend: str, device: str, fp16: bool,
                 threads: int, work_dir: Path, tag: str, fuse: bool = True,
-                channels_last: bool = True) -> tuple[Runner, list[str]]:
-    """The runner for the request, or for the best fallback; also the fallback messages."""
+                channels_last: bool = True, dtype: str = "fp32",
+                calib: list[np.ndarray] | None = None) -> tuple[Runner, list[str]]:
+    """The runner for the request, or for the best fallback; also the fallback messages.
+    ``dtype`` applies where it exists (bf16: torch on CPU; int8: onnxruntime on CPU); a
+    fallback to another backend runs fp32 and says so."""
+    check_backend(dtype, backend)
     notes: list[str] = []
     onnx_path = work_dir / f"{tag}.onnx"
     for b, d, h in _candidates(backend, device, fp16):
         try:
+            want = dtype if b == backend else "fp32"
+            if want != dtype:
+                notes.append(f"{b} runs fp32, not {dtype}")
             if b == "torch":
-                return torch_runner(model, x, d, h, fuse, channels_last), notes
+                dt = resolve_dtype(want, d)
+                if dt != want:
+                    notes.append(f"bf16 unavailable on {d}: fp32 ran")
+                return torch_runner(model, x, d, h, fuse, channels_last, dt), notes
             if not onnx_path.exists():
                 export_onnx(model.cpu().float(), onnx_path, x.shape[-1], x.shape[0])
             if b == "onnxruntime":
                 if h:
                     notes.append("onnxruntime runs the FP32 graph; FP16 not applied")
+                if want == "int8" and d == "cpu":
+                    return ort_runner(_int8_graph(onnx_path, x, calib, notes), x, d, threads,
+                                      "int8"), notes
+                if want == "int8":
+                    notes.append(f"int8 is the CPU path; fp32 ran on {d}")
                 return ort_runner(onnx_path, x, d, threads), notes
             return trt_runner(onnx_path, x, h, work_dir / "engines"), notes
         except Unavailable as e:
@@ -103,23 +125,43 @@ def make_runner(model: nn.Module, x: torch.Tensor, backend: str, device: str, fp
     raise Unavailable("no backend could run")  # torch on CPU always can; kept for clarity
 
 
+def _int8_graph(onnx_path: Path, x: torch.Tensor, calib: list[np.ndarray] | None,
+                notes: list[str]) -> Path:
+    """The statically quantised copy of ``onnx_path`` (cached), calibrated on ``calib`` (each
+    repeated to the benchmark's batch) or on Gaussian inputs when none are given."""
+    try:
+        import onnxruntime.quantization  # noqa: F401 - lazy: the optional 'onnx' extra
+    except ImportError:
+        raise Unavailable("onnxruntime (quantization) is not installed") from None
+    if calib is None:
+        calib = random_inputs(tuple(x.shape), 8)
+        notes.append("int8 calibrated on 8 Gaussian inputs (latency only, not accuracy)")
+    calib = [c if c.shape[0] == x.shape[0] else np.repeat(c[:1], x.shape[0], 0) for c in calib]
+    return quantize_onnx(onnx_path, calib)
+
+
 def benchmark(model: nn.Module, name: str, backend: str = "torch", device: str = "cpu",
               fp16: bool = False, size: int = 640, batch: int = 1, runs: int = 30,
               warmup: int = 10, threads: int = 2, work_dir: str | Path = "runs/bench",
-              fuse: bool = True, channels_last: bool = True) -> dict[str, Any]:
+              fuse: bool = True, channels_last: bool = True, dtype: str = "fp32",
+              calib: list[np.ndarray] | None = None) -> dict[str, Any]:
     """Latency of ``model.forward_raw`` on a (batch, 3, size, size) input, plus environment
-    and complexity, as a JSON-ready dict."""
+    and complexity, as a JSON-ready dict. ``dtype``: fp32, bf16 (torch CPU) or int8
+    (onnxruntime CPU, calibrated on ``calib`` inputs of shape (1, 3, size, size))."""
+    check_backend(dtype, backend)                # a wrong pair fails before any work
     pin_threads(threads)
     model = model.eval().float().cpu()
     cx = complexity(model, size)
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
     tag = f"{name}-{size}-b{batch}-{model_hash(model, f'{size}|{batch}')}"
     runner, notes = make_runner(model, x, backend, device, fp16, threads, Path(work_dir), tag,
-                                fuse, channels_last)
+                                fuse, channels_last, dtype, calib)
     times = time_runner(runner, runs, warmup)
     info = {k: v for k, v in runner.info.items() if k != "buffers"}
-    return {"model": name, "requested": {"backend": backend, "device": device, "fp16": fp16},
+    return {"model": name, "requested": {"backend": backend, "device": device, "fp16": fp16,
+                                         "dtype": dtype},
             "backend": runner.backend, "device": runner.device, "fp16": runner.fp16,
+            "dtype": runner.dtype,
             "fallback": notes, "size": size, "batch": batch, "warmup": warmup,
             "threads": threads, "latency": summarize(times), **info,
             "params": cx["params"]["total"], "flops": cx["flops"]["total"],

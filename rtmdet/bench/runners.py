@@ -3,7 +3,6 @@ onnxruntime; TensorRT in :mod:`.tensorrt_backend`), and :class:`Unavailable`, th
 a backend cannot run here (the benchmark then falls back to the next best one)."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -11,7 +10,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+# model_hash moved to export/onnx.py (it keys cached ONNX graphs); re-exported for latency,
+# paper_latency and the benchmarks
+from rtmdet.export.onnx import model_hash  # noqa: F401
 from rtmdet.models.fuse import fuse_model
+from rtmdet.models.precision import autocast, to_float
 
 
 class Unavailable(RuntimeError):
@@ -26,6 +29,7 @@ class Runner:
     fp16: bool
     stream: Any = None               # CUDA stream the step runs on (for event timing)
     info: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "fp32"              # precision that ran: fp32 | bf16 (torch CPU) | int8 (ort)
 
 
 def pin_threads(threads: int) -> None:
@@ -36,19 +40,12 @@ def pin_threads(threads: int) -> None:
         pass
 
 
-def model_hash(model: nn.Module, extra: str = "") -> str:
-    """Content hash of the weights (and ``extra``: size, batch…) to key cached artefacts."""
-    h = hashlib.sha256(extra.encode())
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def torch_runner(model: nn.Module, x: torch.Tensor, device: str, fp16: bool,
-                 fuse: bool = True, channels_last: bool = True) -> Runner:
+                 fuse: bool = True, channels_last: bool = True, dtype: str = "fp32") -> Runner:
     """``fuse`` folds BatchNorm into the convs (as onnxruntime and TensorRT do in their graph
-    optimisers, so the backends compare like for like); ``channels_last`` runs NHWC."""
+    optimisers, so the backends compare like for like); ``channels_last`` runs NHWC; ``dtype``
+    ``bf16`` (already resolved, :func:`rtmdet.models.precision.resolve_dtype`) wraps the forward
+    in CPU bf16 autocast and casts the outputs back to float32, as ``predict`` does."""
     if device == "cuda" and not torch.cuda.is_available():
         raise Unavailable("torch sees no CUDA GPU")
     if fp16 and device != "cuda":
@@ -64,14 +61,17 @@ def torch_runner(model: nn.Module, x: torch.Tensor, device: str, fp16: bool,
         x = x.contiguous(memory_format=torch.channels_last)
 
     def step() -> Any:
-        with torch.inference_mode():
-            return model.forward_raw(x)
+        with torch.inference_mode(), autocast(dtype):
+            raw = model.forward_raw(x)
+        return to_float(raw) if dtype != "fp32" else raw
     stream = torch.cuda.current_stream() if device == "cuda" else None
     return Runner(step, "torch", device, fp16, stream,
-                  {"torch_fused_bn": fuse, "channels_last": channels_last})
+                  {"torch_fused_bn": fuse, "channels_last": channels_last}, dtype)
 
 
-def ort_runner(onnx_path: Path, x: torch.Tensor, device: str, threads: int) -> Runner:
+def ort_runner(onnx_path: Path, x: torch.Tensor, device: str, threads: int,
+               dtype: str = "fp32") -> Runner:
+    """``dtype`` only labels the result: an int8 graph is a different ``onnx_path``."""
     try:
         import onnxruntime as ort    # lazy: the optional 'onnx' extra
     except ImportError:
@@ -91,6 +91,7 @@ def ort_runner(onnx_path: Path, x: torch.Tensor, device: str, threads: int) -> R
         binding.bind_ortvalue_input("images", ort.OrtValue.ortvalue_from_numpy(x.numpy(), "cuda", 0))
         for out in sess.get_outputs():
             binding.bind_output(out.name, "cuda")
-        return Runner(lambda: sess.run_with_iobinding(binding), "onnxruntime", device, False)
+        return Runner(lambda: sess.run_with_iobinding(binding), "onnxruntime", device, False,
+                      dtype=dtype)
     feed = {"images": x.numpy()}
-    return Runner(lambda: sess.run(None, feed), "onnxruntime", device, False)
+    return Runner(lambda: sess.run(None, feed), "onnxruntime", device, False, dtype=dtype)

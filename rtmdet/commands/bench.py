@@ -5,17 +5,23 @@ tables, compared pairs timed ABBA, JSON)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import numpy as np
 
 from rtmdet.bench.data_throughput import add_arguments as data_arguments
 from rtmdet.bench.data_throughput import run as run_data
 from rtmdet.bench.latency import BACKENDS, benchmark
 from rtmdet.bench.paper_latency import SIZE, measure
+from rtmdet.config import Config
+from rtmdet.export.quantize import calibration_inputs
+from rtmdet.models.precision import check_backend
 from rtmdet.models.weights import load_model
 from rtmdet.pipeline.latency_plan import architectures, comparisons
 from rtmdet.pipeline.spec import load_experiment
 from rtmdet.utils.io import write_or_print_json
 
-from .common import add_overrides, resolve_device
+from .common import add_dtype, add_overrides, resolve_device
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="auto (CUDA when available, else CPU), cpu or cuda (default: "
                           "bench.device of the config, part of its latency protocol)")
     lat.add_argument("--fp16", action="store_true", default=None, help="half precision (GPU)")
+    add_dtype(lat)
     for opt in ("size", "batch", "runs", "warmup", "threads"):
         lat.add_argument(f"--{opt}", type=int, help=f"default: bench.{opt}")
     lat.add_argument("--no-fuse", dest="fuse", action="store_false",
@@ -84,23 +91,42 @@ def run_paper_latency(args: argparse.Namespace) -> int:
     return 0
 
 
+def latency_calibration(cfg: Config, n: int, size: int) -> list[np.ndarray] | None:
+    """int8 calibration inputs: ``n`` training images of the config's data when it is on disk,
+    else None (the benchmark then calibrates on Gaussian inputs and records it: latency does
+    not depend on the values, accuracy does, so eval never falls back)."""
+    if not (Path(cfg.data.root) / cfg.data.train_ann).exists():
+        print(f"note: {cfg.data.root}/{cfg.data.train_ann} not found: int8 calibrated on "
+              "Gaussian inputs (fine for latency, not for accuracy)")
+        return None
+    return calibration_inputs(cfg, n, size)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.bench_command == "data":
         return run_data(args)
     if args.bench_command == "paper-latency":
         return run_paper_latency(args)
+    if args.backend is not None:                 # a wrong pair fails before the model is built
+        check_backend(args.dtype, args.backend)
     model, cfg = load_model(args.config, args.weights, args.overrides)
     b = cfg.bench
     pick = lambda v, d: d if v is None else v  # noqa: E731
     device = b.device if args.device is None else resolve_device(args.device)
-    res = benchmark(model, cfg.name, pick(args.backend, b.backend), device,
-                    pick(args.fp16, b.fp16), pick(args.size, b.size), pick(args.batch, b.batch),
+    # int8 exists on onnxruntime only: --dtype int8 without --backend picks it
+    backend = pick(args.backend, "onnxruntime" if args.dtype == "int8" else b.backend)
+    size = pick(args.size, b.size)
+    calib = (latency_calibration(cfg, args.calib_images, size) if args.dtype == "int8"
+             else None)
+    res = benchmark(model, cfg.name, backend, device,
+                    pick(args.fp16, b.fp16), size, pick(args.batch, b.batch),
                     pick(args.runs, b.runs), pick(args.warmup, b.warmup),
                     pick(args.threads, b.threads), args.work_dir, args.fuse,
-                    pick(args.channels_last, b.channels_last))
+                    pick(args.channels_last, b.channels_last), args.dtype, calib)
     res["config"] = args.config
     lat = res["latency"]
     print(f"{res['model']} {res['backend']}/{res['device']}{' fp16' if res['fp16'] else ''} "
+          f"{res['dtype']} "
           f"{res['size']}x{res['size']} bs{res['batch']} threads {res['threads']}: median "
           f"{lat['median_ms']:.2f} ms, p90 {lat['p90_ms']:.2f} ms ({lat['runs']} runs after "
           f"{res['warmup']} warm-up)")

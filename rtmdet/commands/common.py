@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 
 from rtmdet.config import Config, load_config
+from rtmdet.export.ort_detector import int8_detector
+from rtmdet.models.precision import DTYPES, resolve_dtype
 from rtmdet.models.weights import WeightMismatchError, load_weights
 from rtmdet.utils.io import load_checkpoint
 
@@ -41,6 +43,25 @@ def add_overrides(p: argparse.ArgumentParser) -> None:
 def add_device(p: argparse.ArgumentParser, default: str | None = "auto",
                help_text: str = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N") -> None:
     p.add_argument("--device", default=default, help=help_text)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_dtype(p: argparse.ArgumentParser, choices: tuple[str, ...] = DTYPES) -> None:
+    """``--dtype``: inference precision (:mod:`rtmdet.models.precision`), fp32 by default."""
+    p.add_argument("--dtype", choices=choices, default="fp32",
+                   help="inference precision: fp32; bf16 = torch CPU bf16 autocast (fp32 with "
+                        "one log line where the CPU has no native bf16)"
+                        + ("; int8 = onnxruntime CPU on a statically quantised graph calibrated "
+                           "on --calib-images training images" if "int8" in choices else ""))
+    if "int8" in choices:
+        p.add_argument("--calib-images", type=_positive_int, default=32, metavar="N",
+                       help="int8: training images of data.root to calibrate on (default 32)")
 
 
 def add_config(p: argparse.ArgumentParser) -> None:
@@ -108,3 +129,20 @@ def optional_config(p: argparse.ArgumentParser) -> None:
     """CONFIG optional + marks the parser so a leading key=value is not taken for CONFIG."""
     add_config(p)
     p.set_defaults(_config_optional=True)
+
+
+def precision_model(model: torch.nn.Module, cfg: Config, dtype: str, device: str,
+                    calib_images: int, size: int, cache_dir: Path
+                    ) -> tuple[torch.nn.Module, str]:
+    """(the model eval/predict run, the dtype that runs) for ``--dtype``: bf16 resolved
+    against this CPU (fp32 and one log line without native bf16); int8 = the statically
+    quantised ONNX graph (input side ``size``) in onnxruntime, calibrated on training images of
+    ``cfg.data``, cached in ``cache_dir``."""
+    if dtype != "int8":
+        return model, resolve_dtype(dtype, device)
+    if device != "cpu":
+        print(f"note: --dtype int8 runs onnxruntime on the CPU (not {device})")
+    det = int8_detector(model, cfg, size, calib_images, cache_dir)
+    print(f"int8: {det.info['onnx_int8']} (calibrated on {det.info['calibration']['images']} "
+          "training images)")
+    return det, "int8"

@@ -13,11 +13,13 @@ import cv2
 from tqdm import tqdm
 
 from rtmdet.data.class_names import official_class_names
+from rtmdet.models.precision import DtypeError
 from rtmdet.utils.io import atomic_write_bytes, atomic_write_json
 from rtmdet.utils.errors import UserError
 from rtmdet.utils.io import load_checkpoint
 
-from .common import add_device, add_overrides, model_and_config, optional_config, resolve_device
+from .common import (add_device, add_dtype, add_overrides, model_and_config, optional_config,
+                     precision_model, resolve_device)
 from .predict_draw import draw_detections, predict_image
 
 __all__ = ["draw_detections", "list_images", "predict_image"]
@@ -73,6 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-per-img", type=int, default=None,
                    help="keep at most this many per image (default: eval.max_per_img)")
     add_device(p)
+    add_dtype(p)
 
 
 def class_names_of(weights: str, cfg) -> list[str] | None:
@@ -86,7 +89,13 @@ def run(args: argparse.Namespace) -> int:
     images = list_images(args.source)
     targets = output_paths(args.source, images, out_dir)     # refusals before the model loads
     model, cfg = model_and_config(args.config, args.weights, args.overrides)
-    model.to(resolve_device(args.device)).eval()
+    device = resolve_device(args.device)
+    model.to(device).eval()
+    size = args.size or cfg.data.img_size
+    if args.dtype != "fp32" and cfg.model.type == "rotated":
+        raise DtypeError(f"--dtype {args.dtype}: rotated models predict in fp32 only")
+    model, dtype = precision_model(model, cfg, args.dtype, device, args.calib_images, size,
+                                   out_dir / "onnx")
     class_names = class_names_of(args.weights, cfg)
     results, skipped = [], 0
     for path, target in tqdm(list(zip(images, targets)), desc="predict", unit="img",
@@ -96,16 +105,15 @@ def run(args: argparse.Namespace) -> int:
             skipped += 1
             log.warning("skipping unreadable image %s", path)
             continue
-        dets = predict_image(model, img, args.size or cfg.data.img_size, args.score_thr,
-                             args.iou_thr or cfg.eval.iou_thr,
+        dets = predict_image(model, img, size, args.score_thr, args.iou_thr or cfg.eval.iou_thr,
                              args.max_per_img or cfg.eval.max_per_img, class_names,
-                             task=cfg.model.type)
+                             task=cfg.model.type, dtype=dtype)
         ok, buf = cv2.imencode(target.suffix, draw_detections(img, dets))
         atomic_write_bytes(target, buf.tobytes())
         results.append({"file": str(path), "width": img.shape[1], "height": img.shape[0],
                         "detections": dets})
     atomic_write_json(out_dir / "detections.json",
-                      {"weights": str(args.weights), "task": cfg.model.type,
+                      {"weights": str(args.weights), "task": cfg.model.type, "dtype": dtype,
                        "classes": class_names, "images": results, "skipped": skipped})
     print(f"{len(results)} image(s) -> {out_dir} ({skipped} unreadable skipped)")
     return 0 if results else 1

@@ -34,12 +34,15 @@ def _name(label: int, class_names: list[str] | None) -> str:
 @torch.no_grad()
 def predict_image(model: torch.nn.Module, img: np.ndarray, size: int, score_thr: float,
                   iou_thr: float, max_per_img: int, class_names: list[str] | None,
-                  task: str = "det") -> list[dict[str, Any]]:
-    """Detections in original image pixels for one BGR uint8 image (``task``: det/ins/rotated)."""
+                  task: str = "det", dtype: str = "fp32") -> list[dict[str, Any]]:
+    """Detections in original image pixels for one BGR uint8 image (``task``: det/ins/rotated;
+    ``dtype``: the forward's precision, :meth:`rtmdet.models.detector.RTMDet.predict`; an
+    onnxruntime detector has no parameters and takes the float32 CPU input as it is)."""
     x, meta = preprocess(img, size, return_meta=True)
-    p = next(model.parameters())
-    res = model.predict(x.to(p.device, p.dtype), score_thr=score_thr, iou_thr=iou_thr,
-                        max_per_img=max_per_img, img_shape=meta[0]["img_shape"])[0]
+    p = next(model.parameters(), None)
+    x = x if p is None else x.to(p.device, p.dtype)
+    res = model.predict(x, score_thr=score_thr, iou_thr=iou_thr, max_per_img=max_per_img,
+                        img_shape=meta[0]["img_shape"], dtype=dtype)[0]
     h, w = img.shape[:2]
     scale = float(meta[0]["scale"])
     scores, labels = res["scores"].tolist(), res["labels"].tolist()

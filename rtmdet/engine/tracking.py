@@ -93,10 +93,14 @@ class RunLogger:
 
 
 def log_eval(cfg: Config, report: dict[str, Any], out_dir: str | Path) -> None:
-    """AP (and the rest of the COCO/DOTA summary) into the run of ``out_dir``, the run folder."""
+    """AP (and the rest of the COCO/DOTA summary) into the run of ``out_dir``, the run folder.
+    A reduced-precision eval (``--dtype bf16|int8``) logs under ``eval_<dtype>/`` so that it
+    sits beside the fp32 metrics instead of overwriting them."""
+    dtype = report.get("dtype", "fp32")
+    pre = "eval" if dtype == "fp32" else f"eval_{dtype}"
     with RunLogger(cfg, "eval", run_dir=out_dir) as run:
-        run.metrics({f"eval/{k}": v for k, v in report["metrics"].items()})
-        run.metrics({f"eval/segm_{k}": v for k, v in report.get("segm_metrics", {}).items()})
+        run.metrics({f"{pre}/{k}": v for k, v in report["metrics"].items()})
+        run.metrics({f"{pre}/segm_{k}": v for k, v in report.get("segm_metrics", {}).items()})
         run.tags({"eval.setting": report.get("setting", "main")})
         written = [Path(f) for f in report.get("files", []) if not str(f).endswith(".json")
                    or Path(f).name.startswith("eval")]          # files named by test setting
@@ -106,10 +110,13 @@ def log_eval(cfg: Config, report: dict[str, Any], out_dir: str | Path) -> None:
 
 
 def bench_metrics(result: dict[str, Any]) -> dict[str, float]:
-    """Latency (median, p90) and size of a ``rtmdet bench latency`` result."""
+    """Latency (median, p90) and size of a ``rtmdet bench latency`` result (under
+    ``bench_<dtype>/`` for a reduced precision that ran, beside the fp32 figures)."""
     lat = result.get("latency", {})
-    out = {"bench/latency_ms": lat.get("median_ms"), "bench/latency_p90_ms": lat.get("p90_ms"),
-           "bench/params": result.get("params"), "bench/flops": result.get("flops")}
+    dtype = result.get("dtype", "fp32")
+    pre = "bench" if dtype == "fp32" else f"bench_{dtype}"
+    out = {f"{pre}/latency_ms": lat.get("median_ms"), f"{pre}/latency_p90_ms": lat.get("p90_ms"),
+           f"{pre}/params": result.get("params"), f"{pre}/flops": result.get("flops")}
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float))}
 
 
@@ -120,7 +127,9 @@ def log_bench(cfg: Config, result: dict[str, Any], path: str | Path | None,
     for run_dir in run_dirs or [cfg.work_dir]:
         with RunLogger(cfg, "bench", run_dir=run_dir) as run:
             run.metrics(bench_metrics(result))
-            run.tags({"bench.backend": f"{result['backend']}/{result['device']}"
+            dtype = result.get("dtype", "fp32")
+            key = "bench.backend" if dtype == "fp32" else f"bench_{dtype}.backend"
+            run.tags({key: f"{result['backend']}/{result['device']}"
                       f"{' fp16' if result.get('fp16') else ''}, {result['size']}px, "
                       f"bs{result['batch']}, {result['threads']} threads"})
             if path:

@@ -37,9 +37,10 @@ FAST_SETTINGS = {"score_thr": 0.05, "max_per_img": 100}
 def detect_dataset(model: torch.nn.Module, cfg: Config, score_thr: float, iou_thr: float,
                    max_per_img: int, nms_pre: int, device: str = "cpu",
                    max_images: int | None = None, to_results: Any = None,
-                   progress: bool = False) -> tuple[list[dict[str, Any]], Any]:
+                   progress: bool = False, dtype: str = "fp32") -> tuple[list[dict[str, Any]], Any]:
     """Run ``model`` on the val split; returns COCO-format results and the val source
-    (``progress``: a tqdm bar over images on stderr, for the CLI).
+    (``progress``: a tqdm bar over images on stderr, for the CLI; ``dtype``: the forward's
+    precision, :meth:`rtmdet.models.detector.RTMDet.predict`).
 
     ``to_results(det, meta, cat_ids)`` converts one image's detections (default
     :func:`to_coco_results`; RTMDet-Ins adds masks, see :mod:`rtmdet.evaluation.segm`)."""
@@ -56,7 +57,7 @@ def detect_dataset(model: torch.nn.Module, cfg: Config, score_thr: float, iou_th
                mininterval=1.0, dynamic_ncols=True)
     for images, metas in loader:
         dets = model.predict(normalize(images.to(device)), score_thr=score_thr, iou_thr=iou_thr,
-                             max_per_img=max_per_img, nms_pre=nms_pre)
+                             max_per_img=max_per_img, nms_pre=nms_pre, dtype=dtype)
         for det, meta in zip(dets, metas):
             results += to_results(det, meta, source.cat_ids)
         bar.update(len(metas))

@@ -17,6 +17,7 @@ Candidates are the same set :func:`postprocess` keeps before NMS, so detections 
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from pathlib import Path
@@ -61,6 +62,15 @@ def output_names(model: nn.Module, model_type: str, size: int = 64) -> list[str]
         else:
             names.append(base)
     return names
+
+
+def model_hash(model: nn.Module, extra: str = "") -> str:
+    """Content hash of the weights (and ``extra``: size, batch…) to key cached artefacts."""
+    h = hashlib.sha256(extra.encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 class RawOutputs(nn.Module):

@@ -20,8 +20,9 @@ from rtmdet.models.postprocess import detections_from_raw, finish_detections
 from .onnx import DecodedOutputs, flatten_outputs
 
 
-def _ort_session(path: str | Path, threads: int = 0):
-    """A CPU onnxruntime session: the reference runtime every exported graph must match."""
+def ort_session(path: str | Path, threads: int = 0):
+    """A CPU onnxruntime session: the reference runtime every exported graph must match (also
+    the session of :class:`rtmdet.export.ort_detector.OrtDetector`; ``threads`` 0 = all cores)."""
     import onnxruntime as ort    # lazy: the optional 'onnx' extra
 
     opts = ort.SessionOptions()
@@ -71,7 +72,7 @@ def check_parity(model: nn.Module, onnx_path: str | Path, x: torch.Tensor,
     ``max|ort − torch| ≤ 1e-4 · max(1, max|torch|)`` and (detection models) the detections
     after post-processing must be the same boxes, scores and labels."""
     model = model.eval().float()
-    sess = _ort_session(onnx_path, threads)
+    sess = ort_session(onnx_path, threads)
     ort_out = [torch.from_numpy(np.asarray(o)) for o in sess.run(None, {"images": x.numpy()})]
     names = [o.name for o in sess.get_outputs()]
     if with_postprocess:

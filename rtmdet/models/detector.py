@@ -10,6 +10,7 @@ from .head import RTMDetHead
 from .init import init_official
 from .pafpn import CSPNeXtPAFPN
 from .postprocess import postprocess
+from .precision import TORCH_DTYPES, autocast, check_dtype, to_float
 
 
 class RTMDet(nn.Module):
@@ -51,8 +52,8 @@ class RTMDet(nn.Module):
     def predict(self, x: torch.Tensor, score_thr: float = 0.001, iou_thr: float = 0.65,
                 max_per_img: int = 300, nms_pre: int = 30000,
                 img_shape: tuple[int, int] | None = None,
-                use_torchvision: bool | None = None, fast: bool | None = None
-                ) -> list[dict[str, torch.Tensor]]:
+                use_torchvision: bool | None = None, fast: bool | None = None,
+                dtype: str = "fp32") -> list[dict[str, torch.Tensor]]:
         """Detections per image (dict of ``boxes`` xyxy in input pixels, ``scores``, ``labels``).
 
         Defaults are the paper's main-table test settings; the ablations used
@@ -63,16 +64,28 @@ class RTMDet(nn.Module):
         BN-folded, channels-last copy (:func:`rtmdet.models.fuse.fast_inference_model`): ~20 % less
         CPU latency, same detections up to float32 rounding. The copy is rebuilt whenever a
         parameter or buffer changed (version counters), so training between calls is safe.
+
+        ``dtype`` ``"bf16"`` runs the forward under CPU bf16 autocast; decoding, thresholds and
+        NMS stay fp32 (:mod:`rtmdet.models.precision`; resolve an unsupported CPU to ``"fp32"``
+        first with :func:`rtmdet.models.precision.resolve_dtype`).
         """
-        cls_scores, bbox_preds = self.raw_for_inference(x, fast)
+        cls_scores, bbox_preds = self.raw_for_inference(x, fast, dtype)
         return postprocess(cls_scores, bbox_preds, self.strides,
                            img_shape or (x.shape[-2], x.shape[-1]), score_thr, nms_pre,
                            iou_thr, max_per_img, use_torchvision)
 
-    def raw_for_inference(self, x: torch.Tensor, fast: bool | None = None):
+    def raw_for_inference(self, x: torch.Tensor, fast: bool | None = None, dtype: str = "fp32"):
         """``forward_raw`` in eval mode (the previous mode is restored), through the cached
         BN-folded channels-last copy when :meth:`_use_fast_path` says so. Shared by the
-        detection, Ins and R ``predict`` so every head gets the same fast path."""
+        detection, Ins and R ``predict`` so every head gets the same fast path and the same
+        precision handling: ``dtype`` ``"bf16"`` wraps only the forward in CPU autocast and
+        returns the outputs as float32 (:func:`rtmdet.models.precision.to_float` says why)."""
+        check_dtype(dtype, TORCH_DTYPES, "dtype")
+        with autocast(dtype):
+            raw = self._forward_for_inference(x, fast)
+        return to_float(raw) if dtype != "fp32" else raw
+
+    def _forward_for_inference(self, x: torch.Tensor, fast: bool | None):
         if self._use_fast_path(fast):
             try:
                 fused = fast_inference_model(self)

@@ -26,15 +26,17 @@ class RTMDetIns(RTMDet):
     def predict(self, x: torch.Tensor, score_thr: float = 0.05, iou_thr: float = 0.6,
                 max_per_img: int = 100, nms_pre: int = 1000,
                 img_shape: tuple[int, int] | None = None, use_torchvision: bool | None = None,
-                mask_thr: float = 0.5, fast: bool | None = None) -> list[dict[str, torch.Tensor]]:
+                mask_thr: float = 0.5, fast: bool | None = None,
+                dtype: str = "fp32") -> list[dict[str, torch.Tensor]]:
         """Per image: ``boxes`` (K, 4) xyxy, ``scores``, ``labels`` sorted by score, ``masks``
         (K, H, W) bool over ``img_shape`` (default the input canvas), and
         ``mask_logits_lowres`` (K, H/8, W/8) for callers that map masks back through a
         letterbox (:func:`rtmdet.geometry.masks.logits_to_masks`). Defaults are the official Ins test
         settings. Switches to eval mode for the call and restores the previous mode; ``fast``
-        as in :meth:`RTMDet.predict` (BN-folded channels-last copy by default on CPU).
+        and ``dtype`` as in :meth:`RTMDet.predict` (BN-folded channels-last copy by default on
+        CPU; bf16 autocast forward, fp32 post-processing).
         """
-        cls_scores, bbox_preds, kernel_preds, mask_feats = self.raw_for_inference(x, fast)
+        cls_scores, bbox_preds, kernel_preds, mask_feats = self.raw_for_inference(x, fast, dtype)
         shape = img_shape or (x.shape[-2], x.shape[-1])
         return ins_postprocess(cls_scores, bbox_preds, kernel_preds, mask_feats, self.strides,
                                shape, score_thr, nms_pre, iou_thr, max_per_img, mask_thr,

@@ -34,11 +34,13 @@ class RotatedRTMDet(RTMDet):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, score_thr: float = 0.05, iou_thr: float = 0.1,
                 max_per_img: int = 2000, nms_pre: int = 2000, min_size: float | None = 0.0,
-                fast: bool | None = None, **_: Any) -> list[dict[str, torch.Tensor]]:
+                fast: bool | None = None, dtype: str = "fp32",
+                **_: Any) -> list[dict[str, torch.Tensor]]:
         """Rotated detections per image: dict of ``rboxes`` (K, 5) ``(cx, cy, w, h, θ)`` in
         input pixels, ``scores`` (K,), ``labels`` (K,). Defaults are the official DOTA test
         settings. Switches to eval mode for the call and restores the previous mode; ``fast``
+        and ``dtype``
         as in :meth:`RTMDet.predict` (BN-folded channels-last copy by default on CPU)."""
-        raw = self.raw_for_inference(x, fast)
+        raw = self.raw_for_inference(x, fast, dtype)
         return rotated_postprocess(*raw, self.strides, score_thr, nms_pre, iou_thr,
                                    max_per_img, min_size)

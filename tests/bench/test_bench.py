@@ -65,7 +65,8 @@ def test_tensorrt_absent_falls_back_with_one_line(tmp_path, capsys):
     res = _latency(tmp_path, "tensorrt", "--device", "cuda", "--fp16")
     notes = [l for l in capsys.readouterr().out.splitlines() if l.startswith("note:")]
     assert len(notes) == 1 and "tensorrt" in notes[0] and "unavailable" in notes[0]
-    assert res["requested"] == {"backend": "tensorrt", "device": "cuda", "fp16": True}
+    assert res["requested"] == {"backend": "tensorrt", "device": "cuda", "fp16": True,
+                                "dtype": "fp32"}
     assert res["backend"] != "tensorrt" and res["device"] == "cpu" and not res["fp16"]
     assert res["backend"] == "onnxruntime"  # the best CPU backend we ship
     assert len(res["fallback"]) == 1
