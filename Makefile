@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The layering contract (pyproject [tool.importlinter], docs/architecture.md) before the tests.
+# One pytest worker per core (pytest-xdist; a test file stays on one worker, so a file's fixtures
+# and scratch folders are never shared across processes); `PYTEST_WORKERS=0` runs serially.
+PYTEST_WORKERS ?= auto
 test: setup
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 # The ablation pipeline at the proxy scale (docs/proxy.md): every detection ablation 3 paired
 # seeds on the generated proxy task, evaluated, paper-scale latency measured, reports/ rendered

@@ -7,10 +7,17 @@ import pytest
 import torch
 
 
+def _threads() -> int:
+    """Torch threads per test process: with pytest-xdist workers sharing the cores, each gets
+    its share (more threads than cores stalls OpenMP on a loaded 2-core machine)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return max(1, min(2, (os.cpu_count() or 1) // workers))
+
+
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(_threads())
     yield
 
 
