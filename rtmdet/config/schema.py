@@ -168,7 +168,7 @@ class TrainConfig(_Section):
     ema: bool = True
     ema_momentum: Fraction = 2e-4
     ema_warmup: NonNegFloat = 2000.0
-    amp: bool = False
+    amp: bool = False                            # CUDA fp16; CPU bf16 where native (else fp32)
     grad_clip: PosFloat | None = None
     sync_bn: bool = False
     checkpoint_interval: PosInt = 10             # epochs

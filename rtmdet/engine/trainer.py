@@ -32,6 +32,7 @@ from rtmdet.data.preprocess import normalize
 from rtmdet.data.stages import stage_for_epoch
 from rtmdet.losses.build import build_criterion
 from rtmdet.models.build import build_model
+from rtmdet.models.precision import resolve_dtype, to_float
 from rtmdet.models.pretrained import load_init_from
 from rtmdet.models.weights import save_weights
 from rtmdet.utils.io import atomic_save_figure, atomic_torch_save, atomic_write_text, csv_text, load_checkpoint, pyplot
@@ -98,7 +99,11 @@ class Trainer:
         self.optimizer = build_optimizer(model, t, t.batch_size * self.world)
         self.schedule = LRSchedule.from_config(self.optimizer, t, self.iters_per_epoch)
         self.ema = ModelEMA(model, t.ema_momentum, t.ema_warmup) if t.ema else None
+        # train.amp: fp16 + loss scaling on CUDA; bf16 autocast on a CPU with native bf16 (no
+        # scaler: bf16 has fp32's range), fp32 with one log line on a CPU without it.
         self.amp = t.amp and self.device.startswith("cuda")
+        self.cpu_bf16 = (t.amp and self.device == "cpu"
+                         and resolve_dtype("bf16", "cpu") == "bf16")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.epoch, self.iter_in_epoch, self.global_iter = 0, 0, 0
         self.history: list[dict[str, Any]] = []
@@ -222,9 +227,11 @@ class Trainer:
                    for t in targets]
         net, it = self.ddp or self.model, self.global_iter + 1
         self.guard.before_forward(self.model)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bf16):
             outputs = net(x)                 # the model's raw outputs (2 for det, 3 R, 4 Ins)
-        losses = self.criterion(*outputs, targets)
+        # the assigner and losses in fp32 (rtmdet.models.precision.to_float says why)
+        losses = self.criterion(*(to_float(outputs) if self.cpu_bf16 else outputs), targets)
         self.optimizer.zero_grad(set_to_none=True)
         if self.world == 1 and not self.guard.step_ok("loss", losses["loss"], it, self.model):
             return {k: float(v.detach()) for k, v in losses.items()} | {"skipped": 1}
