@@ -7,9 +7,8 @@ Three runners share the process, the input and the (random, BatchNorm-calibrated
 torch plain eval, torch with BatchNorm folded and channels-last (``rtmdet.models.fuse``), and
 onnxruntime. To keep the ratios fair when the machine's load drifts, every (model, runner)
 pair is timed in round-robin blocks (each block starts with one discarded call that absorbs
-the switch between thread pools), and the median is taken over all blocks. The official
-mmdetection figures from issue 10 (same machine class) are printed beside ours for context;
-they were not measured in this run.
+the switch between thread pools), and the median is taken over all blocks. Ours against the
+official implementation, timed in the same run: ``benchmarks/vs_official.py``.
 """
 from __future__ import annotations
 
@@ -30,13 +29,6 @@ from rtmdet.bench.complexity import count_params
 from rtmdet.export.onnx import export_onnx
 from rtmdet.models.weights import calibrate_bn
 from rtmdet.utils.io import atomic_write_json
-
-# Official mmdetection 3.3.0 on this machine class (issue 10): plain eval and onnxruntime, ms.
-OFFICIAL_MS = {"rtmdet-tiny": {"torch": (169, 172), "torch_fused_cl": (123, 125),
-                               "onnxruntime": (104, 111)},
-               "rtmdet-s": {"torch": (287, 293), "torch_fused_cl": (209, 210),
-                            "onnxruntime": (178, 188)}}
-
 
 def build_runners(name: str, size: int, threads: int, work_dir: Path) -> dict:
     torch.manual_seed(0)
@@ -126,22 +118,20 @@ def main() -> int:
           f"({env['logical_cpus']} CPUs), load avg {load}")
     cols = [("torch", "torch ms"), ("torch_fused_cl", "fused+CL ms"), ("onnxruntime", "ORT ms")]
     head = (f"{'model':<13}" + "".join(f"{c:>17}" for _, c in cols)
-            + f"{'ORT/torch':>11}{'fused/torch':>13}   official torch / fused+CL / ORT")
+            + f"{'ORT/torch':>11}{'fused/torch':>13}")
     print(head + "\n" + "-" * len(head))
     for r in rows:
-        off = OFFICIAL_MS.get(r["model"], {})
         cells = "".join(f"{r[k]['median_ms']:.1f} ({r[k]['p90_ms']:.0f})".rjust(17)
                         for k, _ in cols)
-        ref = " / ".join("{}–{}".format(*off[k]) if k in off else "—" for k, _ in cols)
         print(f"{r['model']:<13}{cells}{r['ratio_ort_torch']:>11.3f}"
-              f"{r['ratio_fused_torch']:>13.3f}   {ref}")
+              f"{r['ratio_fused_torch']:>13.3f}")
         quiet = "".join(f"{r[k]['quiet_median_ms']:.1f}".rjust(17) for k, _ in cols)
         print(f"{'  quiet rounds':<13}{quiet}   (rounds {r['quiet_rounds']} of "
               f"{args.runs // args.block}: fastest third, same rounds for every cell)")
     atomic_write_json(args.out, {
         "benchmark": "forward_latency", "started": started, "size": args.size, "batch": 1,
         "runs": args.runs, "warmup": args.warmup, "block": args.block, "threads": args.threads,
-        "load_avg_at_end": load, "rows": rows, "official_context_ms": OFFICIAL_MS, "env": env,
+        "load_avg_at_end": load, "rows": rows, "env": env,
         "command": " ".join(sys.argv)})
     print(f"wrote {args.out}")
     return 0

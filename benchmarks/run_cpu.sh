@@ -4,7 +4,7 @@
 # with OUT=...): one set of results per machine, date and run, never overwritten. Run it on an
 # otherwise idle machine: the 2-thread OpenMP teams slow down several-fold when other jobs share the cores (each JSON keeps the load).
 #
-#   bash benchmarks/run_cpu.sh            # ~6 min on 2 cores
+#   bash benchmarks/run_cpu.sh            # ~15 min on 2 cores
 #   PYTHON=python bash benchmarks/run_cpu.sh
 set -euo pipefail
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -16,5 +16,6 @@ echo "== $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$PYTHON" benchmarks/train_step.py --models rtmdet-tiny rtmdet-s --sizes 320 640 --steps 5 --warmup 2 --out "$OUT/train_step.json"
 "$PYTHON" benchmarks/data_throughput.py --n 200 --repeats 2 --out "$OUT/data_throughput.json"
 "$PYTHON" benchmarks/assigner_memory.py --gts 500 --out "$OUT/assigner_memory.json"
+"$PYTHON" benchmarks/vs_official.py --out "$OUT/vs_official.json"   # creates the oracle venv once (~1 min)
 "$PYTHON" benchmarks/summary.py --results "$OUT" --out "$OUT/summary.md"
 echo "== $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"

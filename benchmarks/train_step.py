@@ -8,8 +8,8 @@ The step is ``Trainer.train_step`` without the data loader: random normalised im
 synthetic targets (1–20 boxes per image, 80 classes), the config's criterion and optimizer
 (AdamW over the config's parameter groups, fused kernel as ``train.fused_optimizer`` says). Each phase is timed with ``perf_counter`` inside
 the step so the profile adds up to the step time; the criterion's ``assign`` is wrapped to
-split assigner from loss. The official mmdetection figures from issue 10 (same machine class)
-are printed beside ours for context; they were not measured in this run.
+split assigner from loss. Ours against the official training step, timed in the same run:
+``benchmarks/vs_official.py``.
 """
 from __future__ import annotations
 
@@ -29,9 +29,6 @@ from rtmdet.losses.build import build_criterion
 from rtmdet.utils.io import atomic_write_json
 from rtmdet.engine.optim import build_optimizer
 
-# Official mmdetection 3.3.0, bs 4, AdamW, this machine class (issue 10): seconds per step.
-OFFICIAL_S = {("rtmdet-tiny", 320): (0.60, 0.67), ("rtmdet-s", 320): (0.96, 1.04),
-              ("rtmdet-tiny", 640): (2.44, 2.52), ("rtmdet-s", 640): (3.77, 3.97)}
 PHASES = ("forward", "assign", "loss", "backward", "optimizer")
 
 
@@ -108,8 +105,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     results = []
     print(f"training step, bs {args.batch}, AdamW, fp32, {args.threads} threads, median of "
-          f"{args.steps} after {args.warmup} warm-up; official = issue 10, not measured here")
-    head = "| model | size | layout | step s | official s | speed-up vs official | " + \
+          f"{args.steps} after {args.warmup} warm-up")
+    head = "| model | size | layout | step s | " + \
         " | ".join(f"{k} s" for k in PHASES) + " | load 1m |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
@@ -119,16 +116,12 @@ def main() -> None:
                            layout == "channels_last")
             results.append(r)
             m = r["median_s"]
-            off = OFFICIAL_S.get((preset, size)) if args.batch == 4 else None
-            off_txt = f"{off[0]:.2f}–{off[1]:.2f}" if off else "—"
-            ratio = f"{sum(off) / 2 / m['step']:.2f}×" if off else "—"
-            print(f"| {preset} | {size} | {layout} | {m['step']:.3f} | {off_txt} | {ratio} | "
+            print(f"| {preset} | {size} | {layout} | {m['step']:.3f} | "
                   + " | ".join(f"{m[k]:.3f}" for k in PHASES) + f" | {r['load_avg_1m']:.2f} |",
                   flush=True)
     atomic_write_json(args.out, {"benchmark": "train_step", "threads": args.threads,
                                  "command": " ".join(sys.argv),
                                  "steps": args.steps, "warmup": args.warmup,
-                                 "official_s": {f"{k[0]}@{k[1]}": v for k, v in OFFICIAL_S.items()},
                                  "results": results, "env": envinfo.collect()})
     print(f"wrote {args.out}")
 

@@ -159,8 +159,7 @@ def bench_infer(w: Worker, ours: Ours, size: str, args, work: Path) -> dict:
 
 def bench_train(w: Worker, ours: Ours, size: str, img: int, args, work: Path) -> dict:
     wfile, bfile = work / f"official_{size}.pt", work / f"batch_{img}.pt"
-    if not wfile.exists():
-        w("build", size=size, seed=0, weights=str(wfile))
+    w("build", size=size, seed=0, weights=str(wfile))    # the worker holds one model at a time
     torch.save(ours.batch(args.train_batch, img), bfile)
     lr = ours.train(size, wfile, bfile, img, args.bench_root, work)
     w("threads", torch=args.threads, cv2=1)

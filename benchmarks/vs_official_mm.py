@@ -206,7 +206,8 @@ class Official:
         for _ in range(warmup):
             item()
         self.runners["data"] = item
-        return {"images": len(ds), "pipeline": [s["type"] for s in pipeline]}
+        return {"images": len(ds), "pipeline": pipeline,
+                "item_image_shape": list(item()["inputs"].shape)}
 
     def time(self, what: str, n: int) -> dict:
         run = self.runners[what]

@@ -115,8 +115,8 @@ class Ours:
             item()
         self.runners["data"] = item
         d = cfg.data
-        return {"images": len(ds), "mosaic_cache": d.mosaic_cache_size,
-                "mixup_cache": d.mixup_cache_size}
+        return {"images": len(ds), "data_config": d.model_dump(mode="json"),
+                "item_image_shape": list(item()["img"].shape)}
 
     def time(self, what: str, n: int) -> list[float]:
         run = self.runners[what]
