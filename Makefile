@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,onnx,pipeline]'
+	$(PY) -m pip install -q -e '.[dev,onnx,openvino,pipeline]'
 	touch $(STAMP)
 
 # The layering contract (pyproject [tool.importlinter], docs/architecture.md) before the tests.

@@ -17,7 +17,9 @@ and what ran.
 Precision (``dtype``, :mod:`rtmdet.models.precision`): ``bf16`` is the torch CPU forward under
 bf16 autocast (fp32 with one log line where the CPU has no native bf16), ``int8`` the
 onnxruntime CPU backend on the statically quantised graph (:mod:`rtmdet.export.quantize`),
-calibrated on the given inputs or, for latency alone, on Gaussian stand-ins (recorded).
+calibrated on the given inputs or, for latency alone, on Gaussian stand-ins (recorded);
+``openvino`` runs the same ONNX graph compiled by OpenVINO at fp32 or bf16
+(:mod:`rtmdet.export.openvino_session`).
 """
 from __future__ import annotations
 
@@ -35,10 +37,11 @@ from rtmdet.models.precision import check_backend, resolve_dtype
 from rtmdet.utils import envinfo
 
 from .complexity import complexity
-from .runners import Runner, Unavailable, model_hash, ort_runner, pin_threads, torch_runner
+from .runners import (Runner, Unavailable, model_hash, openvino_runner, ort_runner, pin_threads,
+                      torch_runner)
 from .tensorrt_backend import trt_runner
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
+BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
 
 
 # ----------------------------------------------------------------------------- timing
@@ -109,6 +112,13 @@ def make_runner(model: nn.Module, x: torch.Tensor, backend: str, device: str, fp
                 return torch_runner(model, x, d, h, fuse, channels_last, dt), notes
             if not onnx_path.exists():
                 export_onnx(model.cpu().float(), onnx_path, x.shape[-1], x.shape[0])
+            if b == "openvino":
+                if d != "cpu":
+                    raise Unavailable("OpenVINO runs on the CPU here")
+                dt = resolve_dtype(want, "cpu")
+                if dt != want:
+                    notes.append(f"bf16 unavailable on {d}: fp32 ran")
+                return openvino_runner(onnx_path, x, threads, dt), notes
             if b == "onnxruntime":
                 if h:
                     notes.append("onnxruntime runs the FP32 graph; FP16 not applied")

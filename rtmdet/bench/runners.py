@@ -1,5 +1,5 @@
 """Backend runners for the latency benchmark: one synchronous forward step per backend (torch,
-onnxruntime; TensorRT in :mod:`.tensorrt_backend`), and :class:`Unavailable`, the one-line reason
+onnxruntime, OpenVINO; TensorRT in :mod:`.tensorrt_backend`), and :class:`Unavailable`, the one-line reason
 a backend cannot run here (the benchmark then falls back to the next best one)."""
 from __future__ import annotations
 
@@ -95,3 +95,15 @@ def ort_runner(onnx_path: Path, x: torch.Tensor, device: str, threads: int,
                       dtype=dtype)
     feed = {"images": x.numpy()}
     return Runner(lambda: sess.run(None, feed), "onnxruntime", device, False, dtype=dtype)
+
+
+def openvino_runner(onnx_path: Path, x: torch.Tensor, threads: int, dtype: str = "fp32") -> Runner:
+    """Our ONNX graph compiled by OpenVINO's CPU plugin at ``dtype`` (fp32 | bf16, resolved)."""
+    from rtmdet.export.openvino_session import OpenVinoError, OpenVinoSession
+    try:
+        sess = OpenVinoSession(onnx_path, threads, dtype)
+    except OpenVinoError as e:
+        raise Unavailable(str(e)) from None
+    feed = {"images": x.numpy()}
+    return Runner(lambda: sess.run(None, feed), "openvino", "cpu", False,
+                  info={"openvino": sess.version}, dtype=dtype)

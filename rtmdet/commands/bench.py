@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="auto (CUDA when available, else CPU), cpu or cuda (default: "
                           "bench.device of the config, part of its latency protocol)")
     lat.add_argument("--fp16", action="store_true", default=None, help="half precision (GPU)")
-    add_dtype(lat)
+    add_dtype(lat, engine=False)
     for opt in ("size", "batch", "runs", "warmup", "threads"):
         lat.add_argument(f"--{opt}", type=int, help=f"default: bench.{opt}")
     lat.add_argument("--no-fuse", dest="fuse", action="store_false",

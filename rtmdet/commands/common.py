@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from rtmdet.config import Config, load_config
-from rtmdet.export.ort_detector import int8_detector
-from rtmdet.models.precision import DTYPES, resolve_dtype
+from rtmdet.export.ort_detector import int8_detector, openvino_detector
+from rtmdet.models.precision import DTYPES, DtypeError, resolve_dtype
 from rtmdet.models.weights import WeightMismatchError, load_weights
 from rtmdet.utils.io import load_checkpoint
 
@@ -52,16 +52,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_dtype(p: argparse.ArgumentParser, choices: tuple[str, ...] = DTYPES) -> None:
-    """``--dtype``: inference precision (:mod:`rtmdet.models.precision`), fp32 by default."""
+ENGINES = ("torch", "openvino")
+
+
+def add_dtype(p: argparse.ArgumentParser, choices: tuple[str, ...] = DTYPES,
+              engine: bool = True) -> None:
+    """``--dtype``: inference precision (:mod:`rtmdet.models.precision`), fp32 by default;
+    ``--engine`` (eval, predict; ``bench latency`` says ``--backend``)."""
     p.add_argument("--dtype", choices=choices, default="fp32",
-                   help="inference precision: fp32; bf16 = torch CPU bf16 autocast (fp32 with "
-                        "one log line where the CPU has no native bf16)"
+                   help="inference precision: fp32; bf16 = CPU bf16, torch autocast or OpenVINO "
+                        "(fp32 with one log line where the CPU has no native bf16)"
                         + ("; int8 = onnxruntime CPU on a statically quantised graph calibrated "
                            "on --calib-images training images" if "int8" in choices else ""))
     if "int8" in choices:
         p.add_argument("--calib-images", type=_positive_int, default=32, metavar="N",
                        help="int8: training images of data.root to calibrate on (default 32)")
+    if not engine:
+        return
+    p.add_argument("--engine", choices=ENGINES, default="torch",
+                   help="fp32/bf16 inference engine: torch (default), or openvino = our ONNX "
+                        "graph compiled by OpenVINO on the CPU (optional extra 'openvino'; "
+                        "detection models)")
 
 
 def add_config(p: argparse.ArgumentParser) -> None:
@@ -131,13 +142,33 @@ def optional_config(p: argparse.ArgumentParser) -> None:
     p.set_defaults(_config_optional=True)
 
 
+def check_precision(cfg: Config, dtype: str, engine: str = "torch") -> None:
+    """The precision options a model type supports: rotated models run fp32 in torch only
+    (eval's DOTA protocol and predict alike); int8 is onnxruntime's, not OpenVINO's."""
+    if cfg.model.type == "rotated" and (dtype != "fp32" or engine != "torch"):
+        raise DtypeError(f"--dtype {dtype} --engine {engine}: rotated models run fp32 in torch "
+                         "only")
+    if dtype == "int8" and engine != "torch":
+        raise DtypeError("--dtype int8 runs onnxruntime; it does not combine with --engine "
+                         f"{engine}")
+
+
 def precision_model(model: torch.nn.Module, cfg: Config, dtype: str, device: str,
-                    calib_images: int, size: int, cache_dir: Path
+                    calib_images: int, size: int, cache_dir: Path, engine: str = "torch"
                     ) -> tuple[torch.nn.Module, str]:
-    """(the model eval/predict run, the dtype that runs) for ``--dtype``: bf16 resolved
-    against this CPU (fp32 and one log line without native bf16); int8 = the statically
-    quantised ONNX graph (input side ``size``) in onnxruntime, calibrated on training images of
-    ``cfg.data``, cached in ``cache_dir``."""
+    """(the model eval/predict run, the dtype that runs) for ``--dtype``/``--engine``: bf16
+    resolved against this CPU (fp32 and one log line without native bf16); int8 = the
+    statically quantised ONNX graph (input side ``size``) in onnxruntime, calibrated on
+    training images of ``cfg.data``; ``engine="openvino"``: the fp32 graph compiled by OpenVINO
+    at the resolved dtype. ONNX files are cached in ``cache_dir``."""
+    check_precision(cfg, dtype, engine)
+    if engine == "openvino":
+        if device != "cpu":
+            print(f"note: --engine openvino runs on the CPU (not {device})")
+        ran = resolve_dtype(dtype, "cpu")
+        det = openvino_detector(model, cfg, size, ran, cache_dir)
+        print(f"openvino {ran}: {det.info['onnx_fp32']} (OpenVINO {det.info['openvino']})")
+        return det, ran
     if dtype != "int8":
         return model, resolve_dtype(dtype, device)
     if device != "cpu":

@@ -17,10 +17,9 @@ from rtmdet.data.bad_input import summarize
 from rtmdet.engine.tracking import log_eval
 from rtmdet.evaluation.dota_patches import evaluate_dota
 from rtmdet.evaluation.evaluate import evaluate
-from rtmdet.models.precision import DtypeError
 
-from .common import (add_device, add_dtype, add_overrides, model_and_config, optional_config,
-                     precision_model, resolve_device)
+from .common import (add_device, add_dtype, add_overrides, check_precision, model_and_config,
+                     optional_config, precision_model, resolve_device)
 from .eval_tables import per_class_table, print_coco_report
 
 
@@ -50,14 +49,13 @@ def run(args: argparse.Namespace) -> int:
     model, cfg = model_and_config(args.config, args.weights, args.overrides)
     args.device = resolve_device(args.device)
     out = Path(args.out) if args.out else Path(args.weights).parent
+    check_precision(cfg, args.dtype, args.engine)
     if cfg.model.type == "rotated":          # DOTA protocol instead of COCO (SPEC §10)
-        if args.dtype != "fp32":
-            raise DtypeError(f"--dtype {args.dtype}: the DOTA evaluation runs fp32 only")
         return run_dota(args, model, cfg, out)
     model, dtype = precision_model(model, cfg, args.dtype, args.device, args.calib_images,
-                                   cfg.data.img_size, out / "onnx")
+                                   cfg.data.img_size, out / "onnx", args.engine)
     report = evaluate(model, cfg, out, args.fast, args.device, args.backend, args.max_images,
-                      suffix=args.suffix, progress=True, dtype=dtype)
+                      suffix=args.suffix, progress=True, dtype=dtype, engine=args.engine)
     print_coco_report(report)
     print(f"wrote {', '.join(Path(f).name for f in report['files'])} to {out} "
           f"({report['setting']} test setting)")

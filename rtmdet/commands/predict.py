@@ -13,7 +13,6 @@ import cv2
 from tqdm import tqdm
 
 from rtmdet.data.class_names import official_class_names
-from rtmdet.models.precision import DtypeError
 from rtmdet.utils.io import atomic_write_bytes, atomic_write_json
 from rtmdet.utils.errors import UserError
 from rtmdet.utils.io import load_checkpoint
@@ -92,10 +91,8 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model.to(device).eval()
     size = args.size or cfg.data.img_size
-    if args.dtype != "fp32" and cfg.model.type == "rotated":
-        raise DtypeError(f"--dtype {args.dtype}: rotated models predict in fp32 only")
     model, dtype = precision_model(model, cfg, args.dtype, device, args.calib_images, size,
-                                   out_dir / "onnx")
+                                   out_dir / "onnx", args.engine)
     class_names = class_names_of(args.weights, cfg)
     results, skipped = [], 0
     for path, target in tqdm(list(zip(images, targets)), desc="predict", unit="img",
@@ -107,13 +104,15 @@ def run(args: argparse.Namespace) -> int:
             continue
         dets = predict_image(model, img, size, args.score_thr, args.iou_thr or cfg.eval.iou_thr,
                              args.max_per_img or cfg.eval.max_per_img, class_names,
-                             task=cfg.model.type, dtype=dtype)
+                             task=cfg.model.type,
+                             dtype=dtype if args.engine == "torch" else "fp32")
         ok, buf = cv2.imencode(target.suffix, draw_detections(img, dets))
         atomic_write_bytes(target, buf.tobytes())
         results.append({"file": str(path), "width": img.shape[1], "height": img.shape[0],
                         "detections": dets})
     atomic_write_json(out_dir / "detections.json",
                       {"weights": str(args.weights), "task": cfg.model.type, "dtype": dtype,
+                       "engine": args.engine,
                        "classes": class_names, "images": results, "skipped": skipped})
     print(f"{len(results)} image(s) -> {out_dir} ({skipped} unreadable skipped)")
     return 0 if results else 1

@@ -201,7 +201,7 @@ class EvalConfig(_Section):
 
 
 class BenchConfig(_Section):
-    backend: Literal["torch", "onnxruntime", "tensorrt"] = "torch"
+    backend: Literal["torch", "onnxruntime", "openvino", "tensorrt"] = "torch"
     device: Literal["cpu", "cuda"] = "cpu"
     size: PosInt = 640
     batch: PosInt = 1

@@ -94,10 +94,12 @@ class RunLogger:
 
 def log_eval(cfg: Config, report: dict[str, Any], out_dir: str | Path) -> None:
     """AP (and the rest of the COCO/DOTA summary) into the run of ``out_dir``, the run folder.
-    A reduced-precision eval (``--dtype bf16|int8``) logs under ``eval_<dtype>/`` so that it
-    sits beside the fp32 metrics instead of overwriting them."""
-    dtype = report.get("dtype", "fp32")
-    pre = "eval" if dtype == "fp32" else f"eval_{dtype}"
+    A reduced-precision eval (``--dtype bf16|int8``) logs under ``eval_<dtype>/`` and another
+    engine under ``eval_<engine>[_<dtype>]/`` (``eval_openvino_bf16``), so that it sits beside
+    the torch fp32 metrics instead of overwriting them."""
+    dtype, engine = report.get("dtype", "fp32"), report.get("engine", "torch")
+    pre = "eval" + ("" if engine == "torch" else f"_{engine}") + (
+        "" if dtype == "fp32" else f"_{dtype}")
     with RunLogger(cfg, "eval", run_dir=out_dir) as run:
         run.metrics({f"{pre}/{k}": v for k, v in report["metrics"].items()})
         run.metrics({f"{pre}/segm_{k}": v for k, v in report.get("segm_metrics", {}).items()})

@@ -21,24 +21,28 @@ from . import segm
 from .coco import FAST_SETTINGS, coco_evaluate, detect_dataset, per_class_ap, plot_pr_curves
 
 
-def setting_suffix(fast: bool, dtype: str = "fp32") -> str:
+def setting_suffix(fast: bool, dtype: str = "fp32", engine: str = "torch") -> str:
     """File-name suffix of a test setting's outputs: '' (main) or '_fast' (ablation), plus
-    ``_bf16``/``_int8`` for a reduced precision, so it never overwrites the fp32 eval.json."""
-    return ("_fast" if fast else "") + ("" if dtype == "fp32" else f"_{dtype}")
+    ``_openvino`` for another engine and ``_bf16``/``_int8`` for a reduced precision, so it
+    never overwrites the torch fp32 eval.json."""
+    return (("_fast" if fast else "") + ("" if engine == "torch" else f"_{engine}")
+            + ("" if dtype == "fp32" else f"_{dtype}"))
 
 
 def evaluate(model: torch.nn.Module, cfg: Config, out_dir: str | Path | None = None,
              fast: bool = False, device: str = "cpu", backend: str = "auto",
              max_images: int | None = None, suffix: str | None = None,
-             progress: bool = False, dtype: str = "fp32") -> dict[str, Any]:
+             progress: bool = False, dtype: str = "fp32", engine: str = "torch"
+             ) -> dict[str, Any]:
     """Detect on the val split, compute COCO metrics, write eval{suffix}.json / results /
     per-class AP / PR curve into ``out_dir`` (``suffix`` default: by the test setting and
     ``dtype``). Returns the eval.json content (``files``: what was written).
 
     ``dtype`` is the precision that runs (already resolved by the caller): ``fp32``/``bf16``
     for torch models; an int8 model is an onnxruntime detector
-    (:class:`rtmdet.export.ort_detector.OrtDetector`) and ``dtype="int8"`` only labels it."""
-    sfx = setting_suffix(fast, dtype) if suffix is None else suffix
+    (:class:`rtmdet.export.ort_detector.OrtDetector`) and ``dtype="int8"`` only labels it; so
+    does ``dtype`` for ``engine="openvino"`` (the same detector class, compiled at ``dtype``)."""
+    sfx = setting_suffix(fast, dtype, engine) if suffix is None else suffix
     settings = {"score_thr": cfg.eval.score_thr, "iou_thr": cfg.eval.iou_thr,
                 "max_per_img": cfg.eval.max_per_img, "nms_pre": cfg.eval.nms_pre}
     if fast:
@@ -47,13 +51,14 @@ def evaluate(model: torch.nn.Module, cfg: Config, out_dir: str | Path | None = N
     results, source = detect_dataset(model, cfg, device=device, max_images=max_images,
                                      to_results=segm.segm_results_fn(model) if ins
                                      else None, progress=progress,
-                                     dtype="fp32" if dtype == "int8" else dtype, **settings)
+                                     dtype="fp32" if dtype == "int8" or engine != "torch"
+                                     else dtype, **settings)
     if ins:
         segm_results, results = results, segm.strip_segm(results)
     stats, precision, cat_ids = coco_evaluate(source.ann_file, results, "bbox", backend)
     names = {cid: name for cid, name in zip(source.cat_ids, source.classes)}
     report = {"metrics": stats, "test_settings": settings, "setting": "ablation" if fast else "main",
-              "dtype": dtype,
+              "dtype": dtype, "engine": engine,
               "num_images": len(source) if max_images is None else min(max_images, len(source)),
               "num_detections": len(results), "ann_file": str(source.ann_file),
               "per_class": per_class_ap(precision, cat_ids, names),

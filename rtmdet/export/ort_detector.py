@@ -1,4 +1,5 @@
-"""A detector whose forward is an onnxruntime session (issue 18: the int8 graph), with the same
+"""A detector whose forward is an onnxruntime session (issue 18: the int8 graph) or an OpenVINO
+one (:mod:`.openvino_session`: fp32/bf16), with the same
 ``predict`` as :class:`rtmdet.models.detector.RTMDet`, so ``rtmdet eval``/``predict`` and the
 precision benchmark measure int8 through the very evaluator and post-processing fp32 uses.
 
@@ -21,6 +22,7 @@ from rtmdet.models.postprocess import detections_from_raw
 from rtmdet.models.precision import DtypeError, vnni_support
 
 from .onnx import export_onnx, model_hash
+from .openvino_session import OpenVinoSession
 from .parity import ort_session
 from .quantize import calibration_inputs, quantize_onnx
 
@@ -33,14 +35,14 @@ class OrtDetector(nn.Module):
 
     def __init__(self, onnx_path: str | Path, strides: tuple[int, ...], size: int,
                  model_type: str = "det", threads: int = 0,
-                 info: dict[str, Any] | None = None) -> None:
+                 info: dict[str, Any] | None = None, session: Any = None) -> None:
         super().__init__()
         if model_type != "det":
             raise ValueError(f"onnxruntime detector: model.type {model_type!r} is not supported "
                              "(int8 inference covers detection models)")
         self.onnx_path, self.strides, self.size = Path(onnx_path), tuple(strides), size
         self.model_type = model_type
-        self.session = ort_session(self.onnx_path, threads)
+        self.session = session if session is not None else ort_session(self.onnx_path, threads)
         self.info = dict(info or {})
 
     def raw(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -62,6 +64,30 @@ class OrtDetector(nn.Module):
                                    score_thr, nms_pre, iou_thr, max_per_img)
 
 
+def fp32_graph(model: nn.Module, cfg: Config, size: int, cache_dir: str | Path) -> Path:
+    """``model``'s fp32 raw-output graph (dynamic batch, input side ``size``), cached in
+    ``cache_dir`` under the weights' hash: what int8 quantises and OpenVINO compiles."""
+    fp32 = Path(cache_dir) / f"{cfg.name}-{size}-dyn-{model_hash(model, f'{size}|dynamic')}.onnx"
+    if not fp32.exists():
+        export_onnx(model, fp32, size, dynamic_batch=True, model_type=cfg.model.type)
+    return fp32
+
+
+def openvino_detector(model: nn.Module, cfg: Config, size: int, dtype: str,
+                      cache_dir: str | Path, threads: int = 0) -> OrtDetector:
+    """``model`` exported (fp32 graph) and compiled by OpenVINO at ``dtype`` (fp32 | bf16,
+    already resolved against this CPU)."""
+    if cfg.model.type != "det":
+        raise DtypeError(f"--engine openvino: model.type {cfg.model.type!r} is not supported "
+                         "(detection models only)")
+    model = model.eval().float().cpu()
+    fp32 = fp32_graph(model, cfg, size, cache_dir)
+    session = OpenVinoSession(fp32, threads, dtype)
+    return OrtDetector(fp32, model.strides, size, cfg.model.type, threads,
+                       {"engine": "openvino", "openvino": session.version, "dtype": dtype,
+                        "onnx_fp32": str(fp32)}, session=session)
+
+
 def int8_detector(model: nn.Module, cfg: Config, size: int, calib_images: int,
                   cache_dir: str | Path, method: str = "minmax", threads: int = 0,
                   keep_outputs_fp32: bool = True) -> OrtDetector:
@@ -72,10 +98,7 @@ def int8_detector(model: nn.Module, cfg: Config, size: int, calib_images: int,
         raise DtypeError(f"--dtype int8: model.type {cfg.model.type!r} is not supported "
                          "(detection models only)")
     model = model.eval().float().cpu()
-    cache = Path(cache_dir)
-    fp32 = cache / f"{cfg.name}-{size}-dyn-{model_hash(model, f'{size}|dynamic')}.onnx"
-    if not fp32.exists():
-        export_onnx(model, fp32, size, dynamic_batch=True, model_type=cfg.model.type)
+    fp32 = fp32_graph(model, cfg, size, cache_dir)
     inputs = calibration_inputs(cfg, calib_images, size)
     int8 = quantize_onnx(fp32, inputs, method=method, keep_outputs_fp32=keep_outputs_fp32)
     return OrtDetector(int8, model.strides, size, cfg.model.type, threads,

@@ -138,10 +138,11 @@ def to_float(raw: Any) -> Any:
 
 
 def check_backend(dtype: str, backend: str) -> None:
-    """The precision/backend pairs that exist: bf16 is the torch CPU path (onnxruntime's CPU
-    provider has no bf16 convolutions), int8 the onnxruntime one (static QDQ quantisation)."""
+    """The precision/backend pairs that exist: bf16 is the torch CPU path or OpenVINO
+    (onnxruntime's CPU provider has no bf16 convolutions), int8 the onnxruntime one (static
+    QDQ quantisation)."""
     check_dtype(dtype)
-    need = {"bf16": "torch", "int8": "onnxruntime"}.get(dtype)
-    if need is not None and backend != need:
-        raise DtypeError(f"--dtype {dtype} runs on the {need} backend, not {backend}; use "
-                         f"--backend {need}")
+    need = {"bf16": ("torch", "openvino"), "int8": ("onnxruntime",)}.get(dtype)
+    if need is not None and backend not in need:
+        raise DtypeError(f"--dtype {dtype} runs on the {' or '.join(need)} backend, not "
+                         f"{backend}; use --backend {need[0]}")

@@ -43,7 +43,7 @@ def test_a_precision_the_backend_cannot_run_is_one_line(capsys):
     rc = main(["bench", "latency", "rtmdet-tiny", "--dtype", "bf16", "--backend", "onnxruntime",
                "--size", "64", "--runs", "1", "--warmup", "0"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and err == ["rtmdet: error: --dtype bf16 runs on the torch backend, not "
+    assert rc == 2 and err == ["rtmdet: error: --dtype bf16 runs on the torch or openvino backend, not "
                                "onnxruntime; use --backend torch"]
 
 
