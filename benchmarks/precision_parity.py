@@ -4,14 +4,17 @@ forward latency timed in interleaved rounds in the same process.
 
 Usage (the proxy scale; `rtmdet data synth-proxy --root data/proxy --val 300` makes the data):
 ``python benchmarks/precision_parity.py --weights runs/…/final.pt [CONFIG] [key=value ...]
-[--dtypes fp32 bf16 int8] [--calib-images 32] [--max-images N] [--fast] [--size 640]
-[--threads 2] [--rounds 10] [--runs-per-round 3] [--out benchmarks/results/precision_parity.json]``
+[--dtypes fp32 bf16 int8] [--engines torch openvino] [--calib-images 32] [--max-images N]
+[--fast] [--size 640] [--threads 2] [--rounds 10] [--runs-per-round 3]
+[--out benchmarks/results/precision_parity.json]``
 
 - **Accuracy**: each precision runs ``rtmdet.evaluation.evaluate.evaluate`` (the code behind
   ``rtmdet eval``) on the same images with the same test settings; ``AP − AP(fp32)`` is
   reported. bf16 is the torch forward under CPU autocast with fp32 post-processing; int8 is the
   statically quantised ONNX graph in onnxruntime, calibrated on ``--calib-images`` *training*
-  images (``rtmdet.export.quantize``).
+  images (``rtmdet.export.quantize``). With ``--engines … openvino`` the fp32 graph compiled by
+  OpenVINO at fp32 and bf16 is evaluated too (rows ``openvino_fp32``/``openvino_bf16``; the
+  code behind ``rtmdet eval --engine openvino``).
 - **Agreement**: the fp32 detections scoring ≥ ``--agree-score`` (the confident ones; at the
   main test setting's 0.001 most of the 300 per image are noise) are matched one to one,
   greedily by fp32 score, to the other precision's detections of the same image and class
@@ -21,7 +24,7 @@ Usage (the proxy scale; `rtmdet data synth-proxy --root data/proxy --val 300` ma
 - **Latency**: forward only at ``--size``² batch 1 with ``--threads`` threads on a fixed
   random input (values do not change the kernels): torch fp32 (BN folded, channels-last: the
   default ``predict`` path), torch bf16, onnxruntime fp32, onnxruntime int8 (its graph
-  calibrated on real images at that size). Timed in rounds that visit every runner in turn
+  calibrated on real images at that size), and OpenVINO fp32/bf16 with ``--engines openvino``. Timed in rounds that visit every runner in turn
   (one discarded call each to absorb the switch of thread pools), so load drift on a shared
   machine hits them alike; per runner the median and p10/p90 over all timed calls, and the
   ratios to torch fp32 per round (median and range over rounds).
@@ -104,24 +107,33 @@ def agreement(ref: list[dict], other: list[dict], score: float, iou: float) -> d
             "score_thr": score, "iou_thr": iou}
 
 
+def accuracy_plan(dtypes: list[str], engines: list[str]) -> list[tuple[str, str, str]]:
+    """(row name, dtype, engine): torch rows are named by dtype (fp32 first: the reference),
+    OpenVINO rows ``openvino_<dtype>`` for fp32/bf16 (int8 is onnxruntime's)."""
+    plan = [(d, d, "torch") for d in dtypes] if "torch" in engines else [("fp32", "fp32", "torch")]
+    return plan + [(f"openvino_{d}", d, "openvino") for d in dtypes
+                   if "openvino" in engines and d != "int8"]
+
+
 def accuracy(model: torch.nn.Module, cfg, dtypes: list[str], args, work: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     results: dict[str, list[dict]] = {}
-    for dtype in dtypes:
+    for name, dtype, engine in accuracy_plan(dtypes, args.engines):
         t0 = time.perf_counter()
         m, ran = precision_model(model, cfg, dtype, "cpu", args.calib_images, cfg.data.img_size,
-                                 work / "onnx")
-        rep = evaluate(m, cfg, work / dtype, args.fast, "cpu", "auto", args.max_images,
-                       dtype=ran)
-        results[dtype] = json.loads(Path(rep["files"][0]).read_text())
-        out[dtype] = {"requested": dtype, "ran": ran, "num_images": rep["num_images"],
-                      "num_detections": rep["num_detections"],
-                      "metrics": {k: rep["metrics"][k] for k in METRICS},
-                      "eval_s": round(time.perf_counter() - t0, 1),
-                      **({"int8": m.info} if ran == "int8" else {})}
-        print(f"{dtype:5s} (ran {ran}): AP {rep['metrics']['AP']:.4f} AP50 "
+                                 work / "onnx", engine)
+        rep = evaluate(m, cfg, work / name, args.fast, "cpu", "auto", args.max_images,
+                       dtype=ran, engine=engine)
+        results[name] = json.loads(Path(rep["files"][0]).read_text())
+        out[name] = {"requested": dtype, "ran": ran, "engine": engine,
+                     "num_images": rep["num_images"], "num_detections": rep["num_detections"],
+                     "metrics": {k: rep["metrics"][k] for k in METRICS},
+                     "eval_s": round(time.perf_counter() - t0, 1),
+                     **({"int8": m.info} if ran == "int8" else {}),
+                     **({"openvino": m.info} if engine == "openvino" else {})}
+        print(f"{name:13s} (ran {ran}): AP {rep['metrics']['AP']:.4f} AP50 "
               f"{rep['metrics']['AP50']:.4f} on {rep['num_images']} images "
-              f"({out[dtype]['eval_s']} s)", flush=True)
+              f"({out[name]['eval_s']} s)", flush=True)
     if "fp32" in out:
         base = out["fp32"]["metrics"]
         for dtype, row in out.items():
@@ -140,6 +152,8 @@ def latency(model: torch.nn.Module, cfg, dtypes: list[str], args, work: Path) ->
     tag = f"{cfg.name}-{size}-b1-{model_hash(model, f'{size}|1')}"
     plan = [("torch_fp32", "torch", "fp32"), ("torch_bf16", "torch", "bf16"),
             ("ort_fp32", "onnxruntime", "fp32"), ("ort_int8", "onnxruntime", "int8")]
+    if "openvino" in args.engines:
+        plan += [("openvino_fp32", "openvino", "fp32"), ("openvino_bf16", "openvino", "bf16")]
     plan = [p for p in plan if p[2] in dtypes]
     calib = calibration_inputs(cfg, args.calib_images, size) if "int8" in dtypes else None
     runners, notes = {}, {}
@@ -182,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", required=True, help="a trained checkpoint (final.pt)")
     p.add_argument("--dtypes", nargs="+", default=["fp32", "bf16", "int8"],
                    choices=["fp32", "bf16", "int8"], help="precisions (fp32 is the reference)")
+    p.add_argument("--engines", nargs="+", default=["torch"], choices=["torch", "openvino"],
+                   help="inference engines (openvino: fp32/bf16 rows beside torch's)")
     p.add_argument("--calib-images", type=int, default=32, help="int8 calibration images")
     p.add_argument("--max-images", type=int, default=None, help="first N val images only")
     p.add_argument("--fast", action="store_true", help="ablation test setting (0.05 / top 100)")

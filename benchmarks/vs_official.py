@@ -47,10 +47,12 @@ from rtmdet.utils.io import atomic_write_json  # noqa: E402
 # onnx/onnxruntime for the official ONNX variant: our venv's versions; numpy stays < 2 (mmcv)
 # and ml_dtypes 0.5.4 is the newest that onnx 1.23 accepts with it.
 BENCH_DEPS = ["numpy==1.26.4", "ml_dtypes==0.5.4"]
-INFER_CELLS = {"official": ("plain", "fused_cl", "ort", "bf16"),
-               "ours": ("plain", "fused_cl", "ort", "bf16", "int8")}
+OPENVINO_ON_OFFICIAL = ("ov_fp32", "ov_bf16")
+INFER_CELLS = {"official": ("plain", "fused_cl", "ort", "bf16", *OPENVINO_ON_OFFICIAL),
+               "ours": ("plain", "fused_cl", "ort", "bf16", "int8", "ov_fp32", "ov_bf16")}
 LABELS = {"plain": "eval, plain", "fused_cl": "BN folded + channels-last", "ort": "onnxruntime fp32",
           "bf16": "torch bf16 autocast (folded, CL)", "int8": "onnxruntime int8 (QDQ)",
+          "ov_fp32": "OpenVINO fp32", "ov_bf16": "OpenVINO bf16",
           "train": "train step", "data": "stage-1 pipeline item"}
 
 
@@ -134,15 +136,21 @@ def bench_infer(w: Worker, ours: Ours, size: str, args, work: Path) -> dict:
     x = torch.randn(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
     torch.save(x, xfile)
     w("threads", torch=args.threads, cv2=1)
-    w("infer", input=str(xfile), outputs=str(ofile), onnx=str(work / f"official_{tag}.onnx"),
+    official_onnx = work / f"official_{tag}.onnx"
+    w("infer", input=str(xfile), outputs=str(ofile), onnx=str(official_onnx),
       threads=args.threads)
     official_out = torch.load(ofile, weights_only=True)
+    for k in OPENVINO_ON_OFFICIAL:           # the official graph in OpenVINO, run from here
+        official_out[k] = ours.openvino(f"official_{k}", official_onnx, x, args.threads,
+                                        k.split("_")[1])
     ours_out = ours.infer(size, wfile, x, work, args.threads)
     ref = official_out["plain"]
     diffs = {f"official/{k}": max_abs_diff(ref, v) for k, v in official_out.items()}
     diffs |= {f"ours/{k}": max_abs_diff(ref, v) for k, v in ours_out.items()}
     cells = {f"official/{k}": (lambda n, k=k: w("time", what=k, n=n)["seconds"])
-             for k in INFER_CELLS["official"]}
+             for k in INFER_CELLS["official"] if k not in OPENVINO_ON_OFFICIAL}
+    cells |= {f"official/{k}": (lambda n, k=k: ours.time(f"official_{k}", n))
+              for k in OPENVINO_ON_OFFICIAL}
     cells |= {f"ours/{k}": (lambda n, k=k: ours.time(k, n)) for k in INFER_CELLS["ours"]}
     times = interleave(cells, args.rounds, args.block)
     best_official = min(INFER_CELLS["official"][:3],   # fp32 paths: the issue's "official best"
@@ -154,7 +162,17 @@ def bench_infer(w: Worker, ours: Ours, size: str, args, work: Path) -> dict:
             "ratios_vs_official_best": {k: paired_ratio(times[f"official/{best_official}"], v)
                                         for k, v in times.items() if k.startswith("ours/")},
             "ratios_same_path": {k: paired_ratio(times[f"official/{k}"], times[f"ours/{k}"])
-                                 for k in INFER_CELLS["official"]}}
+                                 for k in INFER_CELLS["official"]},
+            "fastest": fastest(times)}
+
+
+def fastest(times: dict[str, list[list[float]]]) -> dict[str, Any]:
+    """Each side's fastest cell (any path, any runtime) and their paired ratio: what remains of
+    a lead once the official network is given our best runtime too."""
+    best = {side: min((k for k in times if k.startswith(side + "/")),
+                      key=lambda k: cell_stats(times[k])["median"])
+            for side in ("official", "ours")}
+    return {**best, "ratio": paired_ratio(times[best["official"]], times[best["ours"]])}
 
 
 def bench_train(w: Worker, ours: Ours, size: str, img: int, args, work: Path) -> dict:
@@ -207,7 +225,8 @@ def report(res: dict, parity: dict | None) -> list[str]:
         best = row["official_best_fp32"]
         out += [f"\n{row['model']} inference, {row['size']}² bs 1, {row['threads']} threads, "
                 f"median ms [p10–p90]; ratios paired by round, median [min–max]; official best "
-                f"fp32 path = {LABELS[best]}", "",
+                f"fp32 path = {LABELS[best]}; ONNX and OpenVINO rows run each side's own "
+                "exported graph", "",
                 "| path | official ms | ours ms | official / ours (same path) | "
                 "official best / ours | max abs Δ vs official plain (official · ours) |",
                 "|---|---|---|---|---|---|"]
@@ -221,6 +240,9 @@ def report(res: dict, parity: dict | None) -> list[str]:
                        + fmt_ratio(row["ratios_vs_official_best"][f"ours/{k}"]) + " | "
                        + (f"{d[f'official/{k}']:.1e}" if f"official/{k}" in d else "—")
                        + f" · {d[f'ours/{k}']:.1e} |")
+        f = row["fastest"]
+        out += ["", f"fastest: official {LABELS[f['official'].split('/')[1]]}, ours "
+                f"{LABELS[f['ours'].split('/')[1]]}: {fmt_ratio(f['ratio'])}"]
     if res.get("train_step"):
         out += ["\ntraining step (data preprocessing, forward, assigner, losses, backward, AdamW, "
                 "EMA), fp32, seconds, median [p10–p90]", "",

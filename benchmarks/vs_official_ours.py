@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 
 from rtmdet.bench.latency import _int8_graph
-from rtmdet.bench.runners import ort_runner, torch_runner
+from rtmdet.bench.runners import openvino_runner, ort_runner, torch_runner
 from rtmdet.config import load_config
 from rtmdet.data.loader import build_train_dataset
 from rtmdet.engine.ema import ModelEMA
@@ -40,8 +40,9 @@ def random_targets(batch: int, size: int, num_classes: int, gen: torch.Generator
 
 
 class Ours:
-    """Runners by name (``plain``, ``fused_cl``, ``ort``, ``bf16``, ``int8``, ``train``,
-    ``data``), each a no-argument call, timed like the worker times its own."""
+    """Runners by name (``plain``, ``fused_cl``, ``ort``, ``bf16``, ``int8``, ``ov_fp32``,
+    ``ov_bf16``, ``train``, ``data``), each a no-argument call, timed like the worker times its
+    own."""
 
     def __init__(self) -> None:
         self.runners: dict[str, Callable[[], Any]] = {}
@@ -64,14 +65,24 @@ class Ours:
                    "fused_cl": torch_runner(model, x, "cpu", False),
                    "ort": ort_runner(onnx, x, "cpu", threads),
                    "bf16": torch_runner(model, x, "cpu", False, dtype=bf16),
-                   "int8": ort_runner(int8, x, "cpu", threads, dtype="int8")}
+                   "int8": ort_runner(int8, x, "cpu", threads, dtype="int8"),
+                   "ov_fp32": openvino_runner(onnx, x, threads),
+                   "ov_bf16": openvino_runner(onnx, x, threads, bf16)}
         outputs = {}
         for k, r in runners.items():
             self.runners[k] = r.step
             raw = r.step()
-            outputs[k] = ([torch.from_numpy(a) for a in raw] if r.backend == "onnxruntime"
+            outputs[k] = ([torch.from_numpy(a) for a in raw] if r.backend != "torch"
                           else [t.float() for t in flatten_outputs(raw)])
         return outputs
+
+    def openvino(self, name: str, onnx: Path, x: torch.Tensor, threads: int,
+                 dtype: str) -> list[torch.Tensor]:
+        """Runner ``name``: any ONNX graph (the official one too: a graph is data, the runtime
+        is ours to choose) compiled by OpenVINO; returns its outputs on ``x``."""
+        r = openvino_runner(onnx, x, threads, resolve_dtype(dtype, "cpu"))
+        self.runners[name] = r.step
+        return [torch.from_numpy(a) for a in r.step()]
 
     @staticmethod
     def batch(batch: int, size: int) -> dict[str, Any]:

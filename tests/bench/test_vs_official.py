@@ -58,8 +58,18 @@ def test_report_marks_paths_the_official_lacks(vs):
     row = {"model": "rtmdet-tiny", "size": 640, "threads": 2, "official_best_fp32": "ort",
            "cells": cells, "max_abs_diff_vs_official_plain": {k: 0.0 for k in cells},
            "ratios_same_path": {k: ratio for k in vs.INFER_CELLS["official"]},
-           "ratios_vs_official_best": {k: ratio for k in cells if k.startswith("ours/")}}
+           "ratios_vs_official_best": {k: ratio for k in cells if k.startswith("ours/")},
+           "fastest": {"official": "official/ort", "ours": "ours/ov_bf16", "ratio": ratio}}
     lines = vs.report({"inference": [row]}, None)
     int8 = next(line for line in lines if line.startswith("| onnxruntime int8"))
     assert int8.split("|")[2].strip() == "—"        # no official int8 cell is invented
     assert "official best fp32 path = onnxruntime fp32" in "\n".join(lines)
+    assert "fastest: official onnxruntime fp32, ours OpenVINO bf16: 1.00× [0.90–1.10]" in lines
+
+
+def test_fastest_pairs_each_sides_fastest_cell(vs):
+    times = {"official/a": [[3.0], [3.0]], "official/b": [[2.0], [3.0]],
+             "ours/a": [[1.0], [2.0]], "ours/b": [[2.0], [2.0]]}
+    f = vs.fastest(times)
+    assert (f["official"], f["ours"]) == ("official/b", "ours/a")   # medians 2.5 vs 1.5
+    assert f["ratio"]["rounds"] == [2.0, 1.5]
