@@ -225,13 +225,17 @@ def main() -> None:
     os.dup2(2, 1)                  # library prints (Python and C) go to stderr, not the protocol
     sys.stdout = sys.stderr
     oracle_env.import_official()
+    import cv2
     import mmdet
     import mmengine
+    import numpy
+    import onnxruntime
     import torch
     worker = Official()
     proto.write(json.dumps({"ready": True, "versions": {
-        "mmdet": mmdet.__version__, "mmengine": mmengine.__version__,
-        "torch": torch.__version__}}) + "\n")
+        "mmdet": mmdet.__version__, "mmengine": mmengine.__version__, "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__,
+        "numpy": numpy.__version__}}) + "\n")
     for line in sys.stdin:
         cmd = json.loads(line)
         op = cmd.pop("op")

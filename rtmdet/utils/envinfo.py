@@ -88,6 +88,7 @@ def collect() -> dict[str, Any]:
         "onnx": _version("onnx"),
         "onnxruntime": _version("onnxruntime"),
         "onnxruntime_providers": ort_providers,
+        "openvino": _version("openvino"),
         "tensorrt": _version("tensorrt"),
         "numpy": _version("numpy"),
         "gpu": gpu_info(),
