@@ -22,6 +22,7 @@ from rtmdet.config import Config, load_config
 from rtmdet.export.ort_detector import int8_detector, openvino_detector
 from rtmdet.models.precision import DTYPES, DtypeError, resolve_dtype
 from rtmdet.models.weights import WeightMismatchError, load_weights
+from rtmdet.utils.device import resolve_device  # noqa: F401  (the commands' import point)
 from rtmdet.utils.io import load_checkpoint
 
 # a dotted config key followed by '=': "data.img_size=128", "seed=1", "train.assigner.type=atss"
@@ -105,13 +106,6 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 def _config_is_optional(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "_config_optional", False))
-
-
-def resolve_device(name: str | None) -> str:
-    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; anything else unchanged."""
-    if name in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def checkpoint_config(config: str | None, weights: str | None, overrides: list[str]) -> Config:

@@ -35,11 +35,13 @@ from rtmdet.models.build import build_model
 from rtmdet.models.precision import resolve_dtype, to_float
 from rtmdet.models.pretrained import load_init_from
 from rtmdet.models.weights import save_weights
-from rtmdet.utils.io import atomic_save_figure, atomic_torch_save, atomic_write_text, csv_text, load_checkpoint, pyplot
+from rtmdet.utils.device import resolve_device
+from rtmdet.utils.io import atomic_torch_save, atomic_write_text, csv_text, load_checkpoint
 
 from . import distributed as D
 from .divergence import DivergenceGuard, grad_norm, non_finite_tensors
 from .ema import ModelEMA, unwrap
+from .loss_curve import plot_loss_curve
 from .optim import LRSchedule, build_optimizer
 from .tracking import RunLogger, git_sha
 from .validation import PeriodicValidation, ValidateFn
@@ -50,12 +52,6 @@ METRIC_FIELDS = ("epoch", "iter", "global_iter", "lr", "loss_cls", "loss_bbox", 
 
 class StopTraining(Exception):
     """Raised by ``stop_at_iter`` to simulate a job killed mid-run (tests)."""
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 class Trainer:
@@ -337,16 +333,3 @@ class Trainer:
             if t.checkpoint_iters and self.global_iter % t.checkpoint_iters == 0 and D.is_main():
                 self.save("last.pt")
         bar.close()
-
-
-def plot_loss_curve(history: list[dict[str, Any]], path: Path) -> Path:
-    plt = pyplot()
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    its = [h["global_iter"] for h in history]
-    for key in ("loss", "loss_cls", "loss_bbox"):
-        ax.plot(its, [h[key] for h in history], label=key, lw=1)
-    ax.set(xlabel="iteration", ylabel="loss", title="training loss")
-    ax.legend()
-    fig.tight_layout()
-    return atomic_save_figure(fig, path)
