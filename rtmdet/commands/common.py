@@ -136,10 +136,11 @@ def optional_config(p: argparse.ArgumentParser) -> None:
     p.set_defaults(_config_optional=True)
 
 
-def check_precision(cfg: Config, dtype: str, engine: str = "torch") -> None:
+def check_precision(cfg: Config | None, dtype: str, engine: str = "torch") -> None:
     """The precision options a model type supports: rotated models run fp32 in torch only
-    (eval's DOTA protocol and predict alike); int8 is onnxruntime's, not OpenVINO's."""
-    if cfg.model.type == "rotated" and (dtype != "fp32" or engine != "torch"):
+    (eval's DOTA protocol and predict alike); int8 is onnxruntime's, not OpenVINO's. Without a
+    config only the engine/dtype pair is checked."""
+    if cfg is not None and cfg.model.type == "rotated" and (dtype != "fp32" or engine != "torch"):
         raise DtypeError(f"--dtype {dtype} --engine {engine}: rotated models run fp32 in torch "
                          "only")
     if dtype == "int8" and engine != "torch":

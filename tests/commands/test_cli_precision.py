@@ -90,3 +90,15 @@ def test_reduced_precision_metrics_sit_beside_fp32_in_mlflow():
                                        "bench/params", "bench/flops"}
     assert bench_metrics({**res, "dtype": "bf16"})["bench_bf16/latency_ms"] == 10.0
     assert not any(k.startswith("bench/") for k in bench_metrics({**res, "dtype": "int8"}))
+
+
+def test_check_precision_refuses_what_a_model_type_cannot_run():
+    from rtmdet.commands.common import check_precision
+    rotated, det = load_config("rtmdet-r-tiny"), load_config("rtmdet-tiny")
+    check_precision(rotated, "fp32")                           # fp32 torch: every model type
+    for dtype, engine in (("bf16", "torch"), ("fp32", "openvino")):
+        with pytest.raises(precision.DtypeError, match="rotated models run fp32 in torch only"):
+            check_precision(rotated, dtype, engine)
+    check_precision(det, "bf16", "openvino")
+    with pytest.raises(precision.DtypeError, match="does not combine with --engine openvino"):
+        check_precision(det, "int8", "openvino")

@@ -41,7 +41,7 @@ def test_dtype_names_and_backends():
     assert check_dtype("bf16") == "bf16"
     with pytest.raises(DtypeError, match=r"^--dtype 'int4': expected one of fp32, bf16, int8$"):
         check_dtype("int4")
-    with pytest.raises(DtypeError, match="runs on the torch backend, not onnxruntime"):
+    with pytest.raises(DtypeError, match="runs on the torch or openvino backend, not onnxruntime"):
         check_backend("bf16", "onnxruntime")
     with pytest.raises(DtypeError, match="runs on the onnxruntime backend, not torch"):
         check_backend("int8", "torch")
