@@ -36,7 +36,6 @@ import io
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "reference"))
 
 import oracle_env  # noqa: E402  (tests/reference: the CPU shims for the official code)
+from vs_official_stats import cycling_items, time_calls  # noqa: E402  (standard library only)
 
 
 def flat(outputs: Any) -> list:
@@ -197,27 +197,12 @@ class Official:
         ds = CocoDataset(data_root=root, ann_file=ann, data_prefix=dict(img="images/train/"),
                          metainfo=dict(classes=classes), filter_cfg=dict(filter_empty_gt=True),
                          pipeline=pipeline)
-        state = {"i": 0}
-
-        def item():
-            out = ds[state["i"] % len(ds)]
-            state["i"] += 1
-            return out
-        for _ in range(warmup):
-            item()
-        self.runners["data"] = item
+        self.runners["data"] = item = cycling_items(ds, warmup)
         return {"images": len(ds), "pipeline": pipeline,
                 "item_image_shape": list(item()["inputs"].shape)}
 
     def time(self, what: str, n: int) -> dict:
-        run = self.runners[what]
-        run()
-        secs = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            run()
-            secs.append(time.perf_counter() - t0)
-        return {"seconds": secs}
+        return {"seconds": time_calls(self.runners[what], n)}
 
 
 def main() -> None:

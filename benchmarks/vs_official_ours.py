@@ -8,11 +8,13 @@ Mosaic/MixUp) for the data pipeline."""
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+from train_step import random_targets  # benchmarks/: the same random boxes
+from vs_official_stats import cycling_items, time_calls
 
 from rtmdet.bench.latency import _int8_graph
 from rtmdet.bench.runners import openvino_runner, ort_runner, torch_runner
@@ -25,18 +27,6 @@ from rtmdet.export.onnx import export_onnx, flatten_outputs
 from rtmdet.models.build import build_model
 from rtmdet.models.precision import resolve_dtype
 from rtmdet.models.weights import load_mmdet_weights
-
-
-def random_targets(batch: int, size: int, num_classes: int, gen: torch.Generator) -> list[dict]:
-    """1–20 boxes per image, 8–50 % of the side, inside the canvas (as benchmarks/train_step.py)."""
-    out = []
-    for _ in range(batch):
-        n = int(torch.randint(1, 21, (1,), generator=gen))
-        wh = torch.rand(n, 2, generator=gen) * 0.42 * size + 0.08 * size
-        xy = torch.rand(n, 2, generator=gen) * (size - wh)
-        out.append({"boxes": torch.cat([xy, xy + wh], 1),
-                    "labels": torch.randint(0, num_classes, (n,), generator=gen)})
-    return out
 
 
 class Ours:
@@ -116,25 +106,10 @@ class Ours:
         cfg = load_config(preset, {"data.root": str(root), "data.img_size": size,
                                    "data.cached": True})
         ds = build_train_dataset(cfg)
-        state = {"i": 0}
-
-        def item() -> Any:
-            out = ds[state["i"] % len(ds)]
-            state["i"] += 1
-            return out
-        for _ in range(warmup):
-            item()
-        self.runners["data"] = item
+        self.runners["data"] = item = cycling_items(ds, warmup)
         d = cfg.data
         return {"images": len(ds), "data_config": d.model_dump(mode="json"),
                 "item_image_shape": list(item()["img"].shape)}
 
     def time(self, what: str, n: int) -> list[float]:
-        run = self.runners[what]
-        run()
-        secs = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            run()
-            secs.append(time.perf_counter() - t0)
-        return secs
+        return time_calls(self.runners[what], n)

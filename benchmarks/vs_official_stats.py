@@ -4,7 +4,8 @@ the driver so the bookkeeping is tested without the official code (tests/bench).
 from __future__ import annotations
 
 import statistics
-from typing import Any
+import time
+from typing import Any, Callable
 
 OPENVINO_ON_OFFICIAL = ("ov_fp32", "ov_bf16")
 INFER_CELLS = {"official": ("plain", "fused_cl", "ort", "bf16", *OPENVINO_ON_OFFICIAL),
@@ -13,6 +14,33 @@ LABELS = {"plain": "eval, plain", "fused_cl": "BN folded + channels-last", "ort"
           "bf16": "torch bf16 autocast (folded, CL)", "int8": "onnxruntime int8 (QDQ)",
           "ov_fp32": "OpenVINO fp32", "ov_bf16": "OpenVINO bf16",
           "train": "train step", "data": "stage-1 pipeline item"}
+
+
+def time_calls(run: Callable[[], Any], n: int) -> list[float]:
+    """Seconds of ``n`` calls after one untimed call (it absorbs the switch between thread
+    pools and processes). Both sides time through this (the official worker imports this
+    module too: it needs nothing but the standard library)."""
+    run()
+    secs = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        run()
+        secs.append(time.perf_counter() - t0)
+    return secs
+
+
+def cycling_items(dataset: Any, warmup: int) -> Callable[[], Any]:
+    """A call that returns the dataset's next item (wrapping around), after ``warmup`` untimed
+    items have filled the Mosaic/MixUp caches."""
+    state = {"i": 0}
+
+    def item() -> Any:
+        out = dataset[state["i"] % len(dataset)]
+        state["i"] += 1
+        return out
+    for _ in range(warmup):
+        item()
+    return item
 
 
 def cell_stats(per_round: list[list[float]]) -> dict[str, float]:

@@ -73,3 +73,12 @@ def test_fastest_pairs_each_sides_fastest_cell(vs):
     f = vs.fastest(times)
     assert (f["official"], f["ours"]) == ("official/b", "ours/a")   # medians 2.5 vs 1.5
     assert f["ratio"]["rounds"] == [2.0, 1.5]
+
+
+def test_time_calls_discards_one_call_and_cycling_items_wraps(vs):
+    import vs_official_stats as st         # on sys.path once vs_official is loaded
+    calls = []
+    secs = st.time_calls(lambda: calls.append(1), 3)
+    assert len(calls) == 4 and len(secs) == 3 and all(s >= 0 for s in secs)
+    item = st.cycling_items(["a", "b", "c"], warmup=2)       # "a", "b" used by the warm-up
+    assert [item() for _ in range(4)] == ["c", "a", "b", "c"]
