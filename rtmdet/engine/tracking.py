@@ -113,10 +113,12 @@ def log_eval(cfg: Config, report: dict[str, Any], out_dir: str | Path) -> None:
 
 def bench_metrics(result: dict[str, Any]) -> dict[str, float]:
     """Latency (median, p90) and size of a ``rtmdet bench latency`` result (under
-    ``bench_<dtype>/`` for a reduced precision that ran, beside the fp32 figures)."""
+    ``bench_<dtype>/`` for a reduced precision that ran and ``bench_openvino[_<dtype>]/`` for
+    the OpenVINO backend, beside the fp32 figures)."""
     lat = result.get("latency", {})
     dtype = result.get("dtype", "fp32")
-    pre = "bench" if dtype == "fp32" else f"bench_{dtype}"
+    pre = ("bench" + ("_openvino" if result.get("backend") == "openvino" else "")
+           + ("" if dtype == "fp32" else f"_{dtype}"))
     out = {f"{pre}/latency_ms": lat.get("median_ms"), f"{pre}/latency_p90_ms": lat.get("p90_ms"),
            f"{pre}/params": result.get("params"), f"{pre}/flops": result.get("flops")}
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float))}

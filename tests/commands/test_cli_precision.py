@@ -90,6 +90,8 @@ def test_reduced_precision_metrics_sit_beside_fp32_in_mlflow():
                                        "bench/params", "bench/flops"}
     assert bench_metrics({**res, "dtype": "bf16"})["bench_bf16/latency_ms"] == 10.0
     assert not any(k.startswith("bench/") for k in bench_metrics({**res, "dtype": "int8"}))
+    ov = bench_metrics({**res, "dtype": "bf16", "backend": "openvino"})
+    assert ov["bench_openvino_bf16/latency_ms"] == 10.0 and "bench_bf16/latency_ms" not in ov
 
 
 def test_check_precision_refuses_what_a_model_type_cannot_run():
