@@ -105,20 +105,15 @@ def make_runner(model: nn.Module, x: torch.Tensor, backend: str, device: str, fp
             want = dtype if b == backend else "fp32"
             if want != dtype:
                 notes.append(f"{b} runs fp32, not {dtype}")
+            if b == "openvino" and d != "cpu":
+                raise Unavailable("OpenVINO runs on the CPU here")
             if b == "torch":
-                dt = resolve_dtype(want, d)
-                if dt != want:
-                    notes.append(f"bf16 unavailable on {d}: fp32 ran")
-                return torch_runner(model, x, d, h, fuse, channels_last, dt), notes
+                return torch_runner(model, x, d, h, fuse, channels_last,
+                                    _native(want, d, notes)), notes
             if not onnx_path.exists():
                 export_onnx(model.cpu().float(), onnx_path, x.shape[-1], x.shape[0])
             if b == "openvino":
-                if d != "cpu":
-                    raise Unavailable("OpenVINO runs on the CPU here")
-                dt = resolve_dtype(want, "cpu")
-                if dt != want:
-                    notes.append(f"bf16 unavailable on {d}: fp32 ran")
-                return openvino_runner(onnx_path, x, threads, dt), notes
+                return openvino_runner(onnx_path, x, threads, _native(want, d, notes)), notes
             if b == "onnxruntime":
                 if h:
                     notes.append("onnxruntime runs the FP32 graph; FP16 not applied")
@@ -133,6 +128,14 @@ def make_runner(model: nn.Module, x: torch.Tensor, backend: str, device: str, fp
             notes.append(f"{b} on {d}{' fp16' if h else ''} unavailable: {e}")
             print(f"note: {notes[-1]}; trying the next best backend")
     raise Unavailable("no backend could run")  # torch on CPU always can; kept for clarity
+
+
+def _native(dtype: str, device: str, notes: list[str]) -> str:
+    """``dtype`` as it can run on ``device`` (bf16 → fp32 without native bf16), noted when not."""
+    ran = resolve_dtype(dtype, device)
+    if ran != dtype:
+        notes.append(f"bf16 unavailable on {device}: fp32 ran")
+    return ran
 
 
 def _int8_graph(onnx_path: Path, x: torch.Tensor, calib: list[np.ndarray] | None,

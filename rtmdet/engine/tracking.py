@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rtmdet.config import Config, config_hash
+from rtmdet.models.precision import run_tag
 from rtmdet.utils.envinfo import git_commit
 
 from .tracking_run import TrackedRun
@@ -98,8 +99,7 @@ def log_eval(cfg: Config, report: dict[str, Any], out_dir: str | Path) -> None:
     engine under ``eval_<engine>[_<dtype>]/`` (``eval_openvino_bf16``), so that it sits beside
     the torch fp32 metrics instead of overwriting them."""
     dtype, engine = report.get("dtype", "fp32"), report.get("engine", "torch")
-    pre = "eval" + ("" if engine == "torch" else f"_{engine}") + (
-        "" if dtype == "fp32" else f"_{dtype}")
+    pre = "eval" + run_tag(dtype, engine)
     with RunLogger(cfg, "eval", run_dir=out_dir) as run:
         run.metrics({f"{pre}/{k}": v for k, v in report["metrics"].items()})
         run.metrics({f"{pre}/segm_{k}": v for k, v in report.get("segm_metrics", {}).items()})
@@ -117,8 +117,8 @@ def bench_metrics(result: dict[str, Any]) -> dict[str, float]:
     the OpenVINO backend, beside the fp32 figures)."""
     lat = result.get("latency", {})
     dtype = result.get("dtype", "fp32")
-    pre = ("bench" + ("_openvino" if result.get("backend") == "openvino" else "")
-           + ("" if dtype == "fp32" else f"_{dtype}"))
+    engine = "openvino" if result.get("backend") == "openvino" else "torch"
+    pre = "bench" + run_tag(dtype, engine)
     out = {f"{pre}/latency_ms": lat.get("median_ms"), f"{pre}/latency_p90_ms": lat.get("p90_ms"),
            f"{pre}/params": result.get("params"), f"{pre}/flops": result.get("flops")}
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float))}

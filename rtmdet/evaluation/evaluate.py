@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from rtmdet.config import Config
+from rtmdet.models.precision import run_tag
 from rtmdet.utils.io import atomic_write_json, atomic_write_text
 
 from . import segm
@@ -25,8 +26,7 @@ def setting_suffix(fast: bool, dtype: str = "fp32", engine: str = "torch") -> st
     """File-name suffix of a test setting's outputs: '' (main) or '_fast' (ablation), plus
     ``_openvino`` for another engine and ``_bf16``/``_int8`` for a reduced precision, so it
     never overwrites the torch fp32 eval.json."""
-    return (("_fast" if fast else "") + ("" if engine == "torch" else f"_{engine}")
-            + ("" if dtype == "fp32" else f"_{dtype}"))
+    return ("_fast" if fast else "") + run_tag(dtype, engine)
 
 
 def evaluate(model: torch.nn.Module, cfg: Config, out_dir: str | Path | None = None,

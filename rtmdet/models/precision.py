@@ -106,6 +106,14 @@ def resolve_dtype(dtype: str, device: str = "cpu") -> str:
     return "bf16"
 
 
+def run_tag(dtype: str, engine: str = "torch") -> str:
+    """The name part that keeps a run's outputs apart from the torch fp32 ones: '' for torch
+    fp32, else ``_<engine>`` and/or ``_<dtype>`` (``_bf16``, ``_openvino``, ``_openvino_bf16``).
+    One spelling for the eval files (``eval_bf16.json``), their MLflow keys (``eval_bf16/AP``)
+    and the latency keys (``bench_openvino_bf16/latency_ms``)."""
+    return ("" if engine == "torch" else f"_{engine}") + ("" if dtype == "fp32" else f"_{dtype}")
+
+
 @contextlib.contextmanager
 def autocast(dtype: str) -> Iterator[None]:
     """The forward's precision context: bf16 autocast on CPU for ``bf16``, nothing for ``fp32``.
