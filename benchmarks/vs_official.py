@@ -57,7 +57,8 @@ class Worker:
     def __init__(self, python: Path) -> None:
         env = dict(os.environ, RTMDET_ORACLE=str(make_reference.ORACLE), PYTHONWARNINGS="ignore",
                    OMP_NUM_THREADS="2")
-        self.log = open(tempfile.mktemp(prefix="vs_official_mm_", suffix=".log"), "w")
+        self.log = tempfile.NamedTemporaryFile("w", prefix="vs_official_mm_", suffix=".log",
+                                               delete=False)
         self.proc = subprocess.Popen([str(python), str(REPO / "benchmarks/vs_official_mm.py")],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, text=True, env=env, bufsize=1)
@@ -135,11 +136,11 @@ def bench_infer(w: Worker, ours: Ours, size: str, args, work: Path) -> dict:
               for k in OPENVINO_ON_OFFICIAL}
     cells |= {f"ours/{k}": (lambda n, k=k: ours.time(k, n)) for k in INFER_CELLS["ours"]}
     times = interleave(cells, args.rounds, args.block)
+    stats = {k: cell_stats(v) for k, v in times.items()}
     best_official = min(INFER_CELLS["official"][:3],   # fp32 paths: the "official best"
-                        key=lambda k: cell_stats(times[f"official/{k}"])["median"])
+                        key=lambda k: stats[f"official/{k}"]["median"])
     return {"model": f"rtmdet-{size}", "params": built["params"], "config": built["config"],
-            "size": args.size, "threads": args.threads,
-            "cells": {k: cell_stats(v) for k, v in times.items()},
+            "size": args.size, "threads": args.threads, "cells": stats,
             "max_abs_diff_vs_official_plain": diffs, "official_best_fp32": best_official,
             "ratios_vs_official_best": {k: paired_ratio(times[f"official/{best_official}"], v)
                                         for k, v in times.items() if k.startswith("ours/")},
